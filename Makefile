@@ -1,0 +1,89 @@
+# The Fortress — ML sentiment API behind a secure, observable nginx gateway, provisioned by Ansible.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+INVENTORY ?= inventory/local
+SCENARIO  ?= default
+STAMP     := $(VENV)/.installed
+REQS      := requirements/dev.txt
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
+        engine molecule lock clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Toolchain
+setup: system-packages $(STAMP) ## Create .venv with the locked toolchain and the Ansible collections (idempotent)
+
+system-packages:
+	@missing=""; \
+	for tool in rsync:rsync; do \
+	  command -v "$${tool%%:*}" >/dev/null 2>&1 || missing="$$missing $${tool##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): $(REQS) requirements.yml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r $(REQS)
+	$(VENV)/bin/ansible-galaxy collection install -r requirements.yml >/dev/null
+	touch $@
+
+lock: ## Re-resolve requirements/dev.in into the lock file requirements/dev.txt
+	python3 -m venv /tmp/fortress-lock-venv
+	/tmp/fortress-lock-venv/bin/pip install --quiet -r requirements/dev.in
+	{ echo '# Locked toolchain of the control node; generated from requirements/dev.in by `make lock`.'; \
+	  /tmp/fortress-lock-venv/bin/pip freeze; } > $(REQS)
+	rm -rf /tmp/fortress-lock-venv
+
+model: setup ## Retrain the model from the labelled corpus into model/ (deterministic)
+	$(VENV)/bin/python src/gen_model.py --out model
+
+# ---------------------------------------------------------------------------------------------------------------
+# Deployment
+start-project: setup ## Deploy the whole stack on this machine (inventory/local) and verify it answers
+	$(VENV)/bin/ansible-playbook -i inventory/local playbooks/site.yml
+
+stop-project: setup ## Remove the stack's containers and networks (keeps images, volumes, certificates, secrets)
+	$(VENV)/bin/ansible-playbook -i inventory/local playbooks/stop.yml
+
+deploy: setup ## Deploy to INVENTORY (e.g. make deploy INVENTORY=inventory/vm), asks for the vault password off-local
+	$(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(if $(filter inventory/local,$(INVENTORY)),,--ask-vault-pass)
+
+engine: setup ## Only ensure the Docker engine and base image on this machine
+	$(VENV)/bin/ansible-playbook -i inventory/local playbooks/site.yml --tags engine
+
+verify: setup ## Run the integration tests against a deployed stack (INVENTORY=inventory/local by default)
+	$(VENV)/bin/pytest -p no:cacheprovider tests/integration \
+	  --hosts='ansible://fortress' --ansible-inventory=$(INVENTORY) --connection=ansible
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tests
+test: setup lint unit engine molecule ## Lint, unit tests, then Molecule (check, converge, idempotence, verify)
+
+lint: setup ## yamllint, ansible-lint (production profile), ruff
+	$(VENV)/bin/yamllint --strict .
+	$(VENV)/bin/ansible-lint --offline
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+unit: setup ## Python unit tests (API, model helpers)
+	$(VENV)/bin/pytest -p no:cacheprovider tests/unit
+
+molecule: setup ## Molecule scenario SCENARIO (default: the full stack)
+	cd . && $(VENV)/bin/molecule test -s $(SCENARIO)
+
+clean: ## Remove the virtualenv and caches (not deployed containers)
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
