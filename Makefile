@@ -67,7 +67,7 @@ engine: setup ## Only ensure the Docker engine and base image on this machine
 
 verify: setup ## Run the integration tests against a deployed stack (INVENTORY=inventory/local by default)
 	$(VENV)/bin/pytest -p no:cacheprovider tests/integration \
-	  --hosts='ansible://fortress' --ansible-inventory=$(INVENTORY) --connection=ansible
+	  $(if $(filter inventory/local,$(INVENTORY)),--hosts=local://,--hosts='ansible://fortress' --ansible-inventory=$(INVENTORY))
 
 # ---------------------------------------------------------------------------------------------------------------
 # Tests

@@ -2,7 +2,8 @@
 
 Usage: python3 probe.py '<json request spec>'  -> prints one JSON document with the results.
 Spec keys: url, method (POST), headers ({}), body (str) or body_b64, cafile, insecure (bool),
-timeout (s), count (repeat over one keep-alive connection), tls_version ("1.0".."1.3" to pin).
+timeout (s), count (repeat over one keep-alive connection), interval (s between requests),
+tls_version ("1.0".."1.3" to pin).
 Each result: {"status", "headers" (lower-cased names), "body", "error", "elapsed_ms"}.
 """
 
@@ -52,7 +53,9 @@ def main() -> None:
         body = body.encode()
     results = []
     conn = None
-    for _ in range(int(spec.get("count", 1))):
+    for i in range(int(spec.get("count", 1))):
+        if i and spec.get("interval"):
+            time.sleep(float(spec["interval"]))
         started = time.perf_counter()
         try:
             if conn is None:

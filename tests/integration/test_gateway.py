@@ -1,0 +1,212 @@
+"""The gateway: TLS, redirect, auth, A/B routing, load balancing, rate limiting, errors, failover."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from conftest import Prober, docker, inspect, start_client
+
+SENTENCE = '{"sentence": "the service was great"}'
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def gw(manifest):
+    return manifest["gateway"]
+
+
+@pytest.fixture(scope="module")
+def https(gw):
+    return f"https://localhost:{gw['https_port']}"
+
+
+@pytest.fixture(scope="module")
+def cafile(manifest):
+    return manifest["ca_cert"]
+
+
+@pytest.fixture(scope="module")
+def auth(credentials):
+    import base64
+
+    user, password = credentials
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+@pytest.fixture(scope="module")
+def predict(on_host, https, cafile, auth):
+    def call(headers=None, body=SENTENCE, **spec):
+        return on_host.one(f"{https}/predict", body=body, cafile=cafile,
+                           headers={**JSON, **auth, **(headers or {})}, **spec)
+
+    return call
+
+
+@pytest.fixture(autouse=True)
+def rate_limit_window():
+    """All host clients share one address behind port publishing: let the bucket refill between tests."""
+    yield
+    time.sleep(0.4)
+
+
+def test_http_redirects_to_https_with_308_keeping_path_and_query(on_host, gw):
+    r = on_host.one(f"http://localhost:{gw['http_port']}/predict?x=1", body=SENTENCE, headers=JSON)
+    assert r["status"] == 308, r
+    port = "" if gw["https_port"] == 443 else f":{gw['https_port']}"
+    assert r["headers"]["location"] == f"https://localhost{port}/predict?x=1", r["headers"]
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_modern_tls_versions_are_accepted(on_host, https, cafile, version):
+    r = on_host.one(f"{https}/healthz", method="GET", cafile=cafile, tls_version=version)
+    assert r["status"] == 200, r
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_legacy_tls_versions_are_refused(on_host, https, cafile, version):
+    r = on_host.one(f"{https}/healthz", method="GET", cafile=cafile, tls_version=version)
+    assert r["status"] is None and r["error"], r
+
+
+def test_certificate_validates_against_the_generated_ca_for_localhost(host, gw, cafile):
+    cmd = host.run(
+        "echo | openssl s_client -connect 127.0.0.1:%s -servername localhost -verify_hostname localhost "
+        "-CAfile %s -verify_return_error", str(gw["https_port"]), cafile)
+    assert "Verify return code: 0 (ok)" in cmd.stdout, cmd.stdout + cmd.stderr
+
+
+def test_hsts_is_sent_and_nginx_version_is_hidden(on_host, https, cafile):
+    r = on_host.one(f"{https}/healthz", method="GET", cafile=cafile)
+    assert r["headers"]["strict-transport-security"].startswith("max-age=63072000"), r["headers"]
+    assert r["headers"].get("server", "nginx") == "nginx", r["headers"]
+
+
+def test_healthz_needs_no_credentials(on_host, https, cafile):
+    r = on_host.one(f"{https}/healthz", method="GET", cafile=cafile)
+    assert r["status"] == 200 and json.loads(r["body"])["status"] == "ok", r
+
+
+def test_predict_without_credentials_is_401_json(on_host, https, cafile):
+    r = on_host.one(f"{https}/predict", body=SENTENCE, headers=JSON, cafile=cafile)
+    assert r["status"] == 401, r
+    assert r["headers"]["www-authenticate"].startswith("Basic"), r["headers"]
+    assert json.loads(r["body"])["error"], r
+
+
+def test_predict_with_a_wrong_password_is_401(predict):
+    r = predict(headers={"Authorization": "Basic YWRtaW46bm90LXRoZS1wYXNzd29yZA=="})
+    assert r["status"] == 401, r
+
+
+def test_default_route_is_v1_without_probabilities(predict):
+    r = predict()
+    assert r["status"] == 200, r
+    body = json.loads(r["body"])
+    assert isinstance(body["prediction value"], str), body
+    assert "prediction_proba_dict" not in body, body
+    assert r["headers"]["x-variant"] == "v1", r["headers"]
+
+
+def test_debug_header_routes_to_v2_with_probabilities(predict, gw):
+    r = predict(headers={"X-Experiment-Group": gw["experiment_value"]})
+    assert r["status"] == 200, r
+    body = json.loads(r["body"])
+    assert abs(sum(body["prediction_proba_dict"].values()) - 1.0) < 1e-6, body
+    assert r["headers"]["x-variant"] == "v2", r["headers"]
+
+
+def test_other_experiment_values_stay_on_v1(predict):
+    r = predict(headers={"X-Experiment-Group": "control"})
+    assert r["status"] == 200 and r["headers"]["x-variant"] == "v1", r
+
+
+def test_requests_are_spread_over_every_v1_replica(predict, manifest):
+    results = predict(count=12, interval=0.05)
+    assert [r["status"] for r in results] == [200] * 12, results
+    replicas = {r["headers"]["x-replica"] for r in results}
+    assert replicas == {f"api-v1-{i}" for i in range(1, manifest["v1_replicas"] + 1)}, replicas
+
+
+def test_a_burst_gets_429_with_retry_after_then_recovers(predict):
+    burst = predict(count=40)
+    statuses = [r["status"] for r in burst]
+    limited = [r for r in burst if r["status"] == 429]
+    assert limited, f"no 429 in a burst of 40: {statuses}"
+    assert set(statuses) <= {200, 429}, statuses
+    assert limited[0]["headers"]["retry-after"].isdigit(), limited[0]["headers"]
+    assert json.loads(limited[0]["body"])["error"], limited[0]
+    time.sleep(int(limited[0]["headers"]["retry-after"]) + 1.5)
+    assert predict()["status"] == 200
+
+
+def test_one_clients_burst_does_not_throttle_another_client(host, manifest, auth):
+    """Two clients with their own addresses on the public network: separate rate-limit buckets."""
+    public = manifest["networks"]["public"]
+    a = start_client(host, manifest["api_image"], public, manifest["project"])
+    b = start_client(host, manifest["api_image"], public, manifest["project"])
+    try:
+        url = f"https://gateway:{manifest['gateway']['internal_https_port']}/predict"
+        spec = {"body": SENTENCE, "headers": {**JSON, **auth}, "insecure": True}
+        burst = Prober(host, a)(url, count=40, **spec)
+        assert any(r["status"] == 429 for r in burst), [r["status"] for r in burst]
+        other = Prober(host, b)(url, count=5, **spec)
+        assert [r["status"] for r in other] == [200] * 5, other
+    finally:
+        host.run("docker rm -f %s %s", a, b)
+
+
+def test_oversized_body_gets_413_json(predict):
+    r = predict(body=json.dumps({"sentence": "x" * 200_000}))
+    assert r["status"] == 413, r
+    assert json.loads(r["body"])["error"], r
+
+
+@pytest.mark.parametrize("path", ["/health", "/metrics", "/docs", "/openapi.json", "/nope"])
+def test_unknown_paths_are_404_json_and_leak_no_backend(on_host, https, cafile, auth, path):
+    r = on_host.one(f"{https}{path}", method="GET", cafile=cafile, headers=auth)
+    assert r["status"] == 404, r
+    assert json.loads(r["body"])["error"], r
+    assert "x-replica" not in r["headers"], r["headers"]
+
+
+def test_get_on_predict_is_405_json(on_host, https, cafile, auth):
+    r = on_host.one(f"{https}/predict", method="GET", cafile=cafile, headers=auth)
+    assert r["status"] == 405, r
+    assert json.loads(r["body"])["error"], r
+
+
+def test_a_stopped_v1_replica_costs_no_request(host, manifest, predict):
+    victim = f"{manifest['project']}-api-v1-2"
+    results: list = []
+
+    def load():
+        results.extend(predict(count=30, interval=0.12))
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    time.sleep(0.8)
+    docker(host, "stop", "-t", "1", victim)
+    worker.join()
+    docker(host, "start", victim)
+    failed = [r for r in results if r["status"] != 200]
+    assert not failed, failed
+    for _ in range(60):
+        if inspect(host, victim)["State"].get("Health", {}).get("Status") == "healthy":
+            break
+        time.sleep(1)
+    assert inspect(host, victim)["State"]["Health"]["Status"] == "healthy"
+
+
+def test_gateway_container_is_hardened(host, manifest):
+    info = inspect(host, f"{manifest['project']}-gateway")
+    hc = info["HostConfig"]
+    assert info["Config"]["User"] not in ("", "0", "root", "0:0")
+    assert hc["ReadonlyRootfs"] is True
+    assert hc["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in hc["SecurityOpt"]
+    assert hc["Memory"] > 0
+    assert info["State"]["Health"]["Status"] == "healthy"
