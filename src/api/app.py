@@ -1,0 +1,152 @@
+"""The sentiment API's app factory, shared by both variants.
+
+Run with ``uvicorn api.app:create_app --factory``. ``API_VARIANT=v1`` answers ``/predict`` with
+the label only; ``API_VARIANT=v2`` (debug) adds class probabilities, model version, variant,
+replica and inference time. See ``api.settings`` for configuration and ``api.errors`` for the
+error contract.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from time import perf_counter
+
+import orjson
+from fastapi import FastAPI, Request
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import Response
+
+from api.errors import JSON, ApiError, install_error_handlers
+from api.metrics import Metrics, ObservabilityMiddleware
+from api.model import ModelLoadError, SentimentModel, load_model
+from api.settings import Settings
+from api.validation import check_content_length, check_content_type, parse_sentence
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_KEY = "prediction value"  # compatibility contract: the key holds a space
+
+
+class _Loaded:
+    """What the app knows once the model is loaded; ``None`` in ``app.state.loaded`` before."""
+
+    __slots__ = ("health_body", "model", "prediction_counters", "v1_bodies")
+
+    def __init__(self, model: SentimentModel, settings: Settings, metrics: Metrics) -> None:
+        self.model = model
+        # v1 answers are one of a few fixed documents: serialise them once.
+        self.v1_bodies = {label: orjson.dumps({PREDICTION_KEY: label}) for label in model.classes}
+        self.prediction_counters = {
+            label: metrics.predictions.labels(label) for label in model.classes
+        }
+        self.health_body = orjson.dumps(
+            {
+                "status": "ok",
+                "variant": settings.variant,
+                "replica": settings.replica_id,
+                "model_version": model.version,
+            }
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            model = load_model(settings.model_path, settings.metrics_path)
+        except ModelLoadError as exc:
+            logger.error("model not loaded, answering 503: %s", exc)
+        except Exception:
+            logger.exception("model not loaded, answering 503")
+        else:
+            app.state.loaded = _Loaded(model, settings, metrics)
+            metrics.model_info.labels(model.version, settings.variant, settings.replica_id).set(1)
+            logger.info(
+                "model %s loaded (classes %s), variant %s, replica %s",
+                model.version,
+                ", ".join(model.classes),
+                settings.variant,
+                settings.replica_id,
+            )
+        yield
+
+    app = FastAPI(
+        title="Sentiment API",
+        version=settings.variant,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.loaded = None
+    install_error_handlers(app)
+    app.add_middleware(
+        ObservabilityMiddleware,
+        metrics=metrics,
+        replica=settings.replica_id,
+        variant=settings.variant,
+    )
+
+    def loaded_or_503() -> _Loaded:
+        loaded: _Loaded | None = app.state.loaded
+        if loaded is None:
+            raise ApiError(503, "model_not_loaded", "the model is not loaded")
+        return loaded
+
+    max_chars = settings.max_sentence_chars
+    meta = {"variant": settings.variant, "replica": settings.replica_id}
+
+    @app.post("/predict")
+    async def predict(request: Request) -> Response:
+        """Classify one sentence: ``{"sentence": "..."}`` → ``{"prediction value": label}``."""
+        loaded = loaded_or_503()
+        headers = request.headers
+        check_content_type(headers.get("content-type"))
+        check_content_length(headers.get("content-length"), max_chars)
+        sentence = parse_sentence(await request.body(), max_chars)
+        if settings.debug:
+            started = perf_counter()
+            label, proba = loaded.model.predict_proba(sentence)
+            elapsed_ms = (perf_counter() - started) * 1000.0
+            body = orjson.dumps(
+                {
+                    PREDICTION_KEY: label,
+                    "prediction_proba_dict": proba,
+                    "model_version": loaded.model.version,
+                    **meta,
+                    "inference_ms": round(elapsed_ms, 4),
+                }
+            )
+        else:
+            label = loaded.model.predict(sentence)
+            body = loaded.v1_bodies[label]
+        loaded.prediction_counters[label].inc()
+        return Response(body, media_type=JSON)
+
+    @app.get("/health")
+    async def health() -> Response:
+        """200 with the model version once the model is loaded, 503 otherwise."""
+        loaded: _Loaded | None = app.state.loaded
+        if loaded is not None:
+            return Response(loaded.health_body, media_type=JSON)
+        body = {
+            "status": "unavailable",
+            "error": "model_not_loaded",
+            "detail": "the model is not loaded",
+            **meta,
+            "model_version": None,
+        }
+        return Response(orjson.dumps(body), status_code=503, media_type=JSON)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        """Prometheus text exposition of this process's metrics."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

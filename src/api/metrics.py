@@ -1,0 +1,144 @@
+"""Prometheus metrics and the pure ASGI middleware that records them.
+
+Each app owns its own ``CollectorRegistry`` so that several apps (tests) never collide.
+The ``handler`` label is the route template, or ``other`` for paths no route matches, so
+unknown URLs cannot explode label cardinality; ``method`` is clamped the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import INTERNAL_ERROR_BODY, JSON
+
+logger = logging.getLogger(__name__)
+
+# Sub-millisecond inference up to multi-second stalls.
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+
+
+class Metrics:
+    """The API's collectors, registered in a registry private to one app."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "api_requests",
+            "HTTP requests handled, by route template, method and status code.",
+            ["handler", "method", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "api_request_duration_seconds",
+            "Time from receiving a request to sending the response, by route template.",
+            ["handler"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "api_predictions",
+            "Predictions returned, by predicted label.",
+            ["label"],
+            registry=self.registry,
+        )
+        self.model_info = Gauge(
+            "api_model_info",
+            "Always 1; labels tell the loaded model version, API variant and replica.",
+            ["version", "variant", "replica"],
+            registry=self.registry,
+        )
+        self._request_children: dict[tuple[str, str, int], Counter] = {}
+        self._duration_children: dict[str, Histogram] = {}
+
+    def observe_request(self, handler: str, method: str, status: int, seconds: float) -> None:
+        key = (handler, method, status)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(
+                handler, method, str(status)
+            )
+        counter.inc()
+        histogram = self._duration_children.get(handler)
+        if histogram is None:
+            histogram = self._duration_children[handler] = self.duration.labels(handler)
+        histogram.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class ObservabilityMiddleware:
+    """Adds the replica/variant headers to every response, times and counts requests,
+    and turns any unhandled exception into a generic JSON 500 (the text is only logged)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, replica: str, variant: str) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.headers: list[tuple[bytes, bytes]] = [
+            (b"x-replica", replica.encode("latin-1")),
+            (b"x-variant", variant.encode("latin-1")),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+        status = 500
+        started = False
+        extra_headers = self.headers
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *extra_headers]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            status = 500
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", JSON.encode()),
+                        (b"content-length", str(len(INTERNAL_ERROR_BODY)).encode()),
+                        *extra_headers,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": INTERNAL_ERROR_BODY})
+        finally:
+            route = scope.get("route")
+            handler = getattr(route, "path", OTHER) if route is not None else OTHER
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER
+            self.metrics.observe_request(handler, method, status, perf_counter() - start)

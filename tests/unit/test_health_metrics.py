@@ -1,0 +1,98 @@
+"""GET /health and GET /metrics, including a model that cannot be loaded."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+
+
+def test_health_is_ok_with_variant_replica_and_model_version(client: TestClient) -> None:
+    response = client.get("/health")
+    body = response.json()
+    assert response.status_code == 200, body
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    assert body == {
+        "status": "ok",
+        "variant": settings.variant,
+        "replica": settings.replica_id,
+        "model_version": body["model_version"],
+    }
+    assert re.fullmatch(r"[0-9a-f]{12}", body["model_version"]), body
+
+
+@pytest.fixture
+def broken_client(tmp_path: Path) -> TestClient:
+    settings = make_settings("v2", model_path=tmp_path / "missing.joblib")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client  # type: ignore[misc]
+
+
+def test_health_is_503_when_the_model_is_missing(broken_client: TestClient) -> None:
+    response = broken_client.get("/health")
+    body = response.json()
+    assert response.status_code == 503, body
+    assert body["status"] == "unavailable" and body["error"] == "model_not_loaded", body
+    assert response.headers["x-variant"] == "v2", response.headers
+
+
+def test_predict_is_503_json_when_the_model_is_missing(broken_client: TestClient) -> None:
+    response = broken_client.post("/predict", json={"sentence": "hello"})
+    assert response.status_code == 503, response.text
+    assert response.json() == {"error": "model_not_loaded", "detail": "the model is not loaded"}
+
+
+def test_corrupt_model_file_answers_503_instead_of_crashing(tmp_path: Path) -> None:
+    bad = tmp_path / "model.joblib"
+    bad.write_bytes(b"not a pickle")
+    with TestClient(create_app(make_settings("v1", model_path=bad))) as client:
+        response = client.get("/health")
+    assert response.status_code == 503, response.text
+
+
+def _sample(text: str, name: str, labels: str = "") -> float:
+    pattern = rf"^{re.escape(name)}{re.escape(labels)} ([0-9.e+-]+)$"
+    match = re.search(pattern, text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_metrics_move_after_a_prediction(v1_client: TestClient) -> None:
+    before = v1_client.get("/metrics").text
+    label = v1_client.post("/predict", json={"sentence": "I love it"}).json()["prediction value"]
+    response = v1_client.get("/metrics")
+    after = response.text
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain"), response.headers
+    requests = ("api_requests_total", '{handler="/predict",method="POST",status="200"}')
+    assert _sample(after, *requests) == _sample(before, *requests) + 1, after
+    predictions = ("api_predictions_total", f'{{label="{label}"}}')
+    assert _sample(after, *predictions) == _sample(before, *predictions) + 1, after
+    count = ("api_request_duration_seconds_count", '{handler="/predict"}')
+    assert _sample(after, *count) == _sample(before, *count) + 1, after
+    assert 'api_request_duration_seconds_bucket{handler="/predict",le="0.0001"}' in after
+
+
+def test_metrics_expose_model_info(v2_client: TestClient) -> None:
+    version = v2_client.get("/health").json()["model_version"]
+    text = v2_client.get("/metrics").text
+    labels = f'{{replica="test-v2",variant="v2",version="{version}"}}'
+    assert _sample(text, "api_model_info", labels) == 1.0, text
+
+
+def test_unknown_paths_are_counted_under_one_handler_label(v1_client: TestClient) -> None:
+    for i in range(3):
+        v1_client.get(f"/random-{i}")
+    text = v1_client.get("/metrics").text
+    assert "random-" not in text
+    assert _sample(text, "api_requests_total", '{handler="other",method="GET",status="404"}') >= 3
+
+
+def test_each_app_has_its_own_registry() -> None:
+    first = create_app(make_settings("v1"))
+    second = create_app(make_settings("v1"))
+    assert first.state.metrics.registry is not second.state.metrics.registry
