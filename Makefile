@@ -9,7 +9,7 @@ VENV      := .venv
 INVENTORY ?= inventory/local
 SCENARIO  ?= default
 STAMP     := $(VENV)/.installed
-REQS      := requirements/dev.txt
+REQS      := requirements/dev.txt requirements/test.txt requirements/api.txt requirements/corpus.txt
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -37,7 +37,8 @@ system-packages:
 
 $(STAMP): $(REQS) requirements.yml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -r $(REQS)
+	$(VENV)/bin/pip install --quiet -r requirements/dev.txt -r requirements/test.txt
+	$(VENV)/bin/pip install --quiet --no-deps -r requirements/corpus.txt
 	$(VENV)/bin/ansible-galaxy collection install -r requirements.yml >/dev/null
 	touch $@
 
@@ -45,7 +46,7 @@ lock: ## Re-resolve requirements/dev.in into the lock file requirements/dev.txt
 	python3 -m venv /tmp/fortress-lock-venv
 	/tmp/fortress-lock-venv/bin/pip install --quiet -r requirements/dev.in
 	{ echo '# Locked toolchain of the control node; generated from requirements/dev.in by `make lock`.'; \
-	  /tmp/fortress-lock-venv/bin/pip freeze; } > $(REQS)
+	  /tmp/fortress-lock-venv/bin/pip freeze; } > requirements/dev.txt
 	rm -rf /tmp/fortress-lock-venv
 
 model: setup ## Retrain the model from the labelled corpus into model/ (deterministic)

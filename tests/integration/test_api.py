@@ -64,7 +64,7 @@ BAD_INPUT = [
     ("empty sentence", '{"sentence": ""}', "application/json", 422),
     ("whitespace sentence", '{"sentence": "   \\n\\t "}', "application/json", 422),
     ("too long", json.dumps({"sentence": "a" * 20000}), "application/json", 422),
-    ("wrong content type", "sentence=hi", "application/x-www-form-urlencoded", 415),
+    ("wrong content type", "<sentence>hi</sentence>", "application/xml", 415),
 ]
 
 
