@@ -14,9 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-import sklearn
+import numpy as np
+
+from api.fastpath import LinearTextScorer
 
 logger = logging.getLogger(__name__)
+
+CHECK_SENTENCES: tuple[str, ...] = (
+    "I love this, what a wonderful day!",
+    "This is the worst flight ever, I hate it.",
+    "The meeting is at 3pm in room 4.",
+    "@united thanks for nothing #fail http://t.co/x",
+    "zzzqqq",
+    "!!!",
+    "Ça va très bien, merci 😀",
+)
 
 
 class ModelLoadError(RuntimeError):
@@ -24,22 +36,45 @@ class ModelLoadError(RuntimeError):
 
 
 class SentimentModel:
-    """A loaded classifier with its labels and version, ready for one-sentence calls."""
+    """A loaded classifier with its labels and version, ready for one-sentence calls.
 
-    __slots__ = ("_pipeline", "classes", "version")
+    Uses ``LinearTextScorer`` when it reproduces the pipeline on ``CHECK_SENTENCES``,
+    the pipeline itself otherwise.
+    """
 
-    def __init__(self, pipeline: Any, version: str) -> None:
+    __slots__ = ("_pipeline", "_scorer", "classes", "version")
+
+    def __init__(self, pipeline: Any, version: str, *, fast_path: bool = True) -> None:
         self._pipeline = pipeline
         self.classes: tuple[str, ...] = tuple(str(label) for label in pipeline.classes_)
         self.version = version
+        self._scorer = LinearTextScorer.from_pipeline(pipeline) if fast_path else None
+        if self._scorer is not None and not self._scorer_matches_pipeline():
+            logger.warning("fast scoring path disagrees with the pipeline; not using it")
+            self._scorer = None
+
+    @property
+    def uses_fast_path(self) -> bool:
+        return self._scorer is not None
+
+    def _scorer_matches_pipeline(self) -> bool:
+        assert self._scorer is not None
+        expected = self._pipeline.predict_proba(list(CHECK_SENTENCES))
+        got = np.array([self._scorer.predict_proba(s) for s in CHECK_SENTENCES])
+        return bool(np.allclose(got, expected, rtol=0.0, atol=1e-9))
 
     def predict(self, sentence: str) -> str:
         """Return the predicted label (no probabilities computed)."""
+        if self._scorer is not None:
+            return self.classes[self._scorer.predict_index(sentence)]
         return str(self._pipeline.predict([sentence])[0])
 
     def predict_proba(self, sentence: str) -> tuple[str, dict[str, float]]:
         """Return the most probable label and the probability of every class."""
-        proba = self._pipeline.predict_proba([sentence])[0].tolist()
+        if self._scorer is not None:
+            proba = self._scorer.predict_proba(sentence).tolist()
+        else:
+            proba = self._pipeline.predict_proba([sentence])[0].tolist()
         best = max(range(len(proba)), key=proba.__getitem__)
         return self.classes[best], dict(zip(self.classes, proba, strict=True))
 
@@ -66,8 +101,6 @@ def load_model(model_path: Path, metrics_path: Path) -> SentimentModel:
     for attribute in ("predict", "predict_proba", "classes_"):
         if not hasattr(pipeline, attribute):
             raise ModelLoadError(f"{model_path} is not a fitted classifier (no {attribute})")
-    # Inputs are always a list of one str: skip repeated finiteness/parameter validation.
-    sklearn.set_config(assume_finite=True, skip_parameter_validation=True)
     model = SentimentModel(pipeline, read_model_version(metrics_path, model_path))
     model.predict("warm up")
     model.predict_proba("warm up")

@@ -46,3 +46,13 @@ def test_pipeline_learns_labels_from_data() -> None:
     pipeline = gen_model.build_pipeline(c=1.0, seed=0).fit(texts, labels)
     assert list(pipeline.classes_) == ["neg", "neu", "pos"]
     assert pipeline.predict(["love it"])[0] == "pos"
+
+
+def test_process_specific_cache_is_dropped_before_dumping() -> None:
+    texts = ["love it", "hate it", "a table"] * 4
+    pipeline = gen_model.build_pipeline(c=1.0, seed=0).fit(texts, ["p", "n", "o"] * 4)
+    vectorizers = [t for _, t in pipeline.named_steps["features"].transformer_list]
+    assert any(hasattr(v, "_stop_words_id") for v in vectorizers)  # id() of an object
+    gen_model.drop_process_specific_state(pipeline)
+    assert not any(hasattr(v, "_stop_words_id") for v in vectorizers)
+    assert pipeline.predict(["love it"])[0] == "p"
