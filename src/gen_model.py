@@ -322,9 +322,10 @@ def render_model_card(metrics: dict[str, Any]) -> str:
         "",
         "## Limitations",
         "",
-        "Tweets from 2015-2016 CrowdFlower tasks (airlines, brands, self-driving cars, news, "
-        "...); the label mix and topics do not represent general text, sarcasm and negation "
-        "are often missed, and the neutral/negative boundary is noisy in the human labels.",
+        "Tweets from a handful of CrowdFlower labelling tasks (airline customer service and "
+        "self-driving cars are prominent topics), so topics and label mix do not represent "
+        "general text; a bag-of-n-grams model misses sarcasm and most negation, and the "
+        "human labels themselves are noisy between neutral and negative.",
         "",
     ]
     return "\n".join(lines)
