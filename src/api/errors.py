@@ -9,7 +9,7 @@ Status codes used by the API:
 | 404    | ``not_found``            | unknown path                                           |
 | 405    | ``method_not_allowed``   | known path, wrong method (``Allow`` header is set)     |
 | 413    | ``payload_too_large``    | the body is larger than any valid request could be     |
-| 415    | ``unsupported_media_type`` | Content-Type is not ``application/json``            |
+| 415    | ``unsupported_media_type`` | Content-Type neither JSON nor curl's form default  |
 | 422    | ``invalid_body``, ``missing_field``, ``extra_fields``, ``invalid_type`` | bad shape |
 | 422    | ``empty_sentence``       | the sentence is empty or whitespace only               |
 | 422    | ``sentence_too_long``    | more than ``API_MAX_SENTENCE_CHARS`` characters        |

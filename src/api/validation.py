@@ -1,6 +1,9 @@
 """Validation of the ``POST /predict`` body, by hand for precise errors and low overhead.
 
-The body must be ``application/json`` holding exactly ``{"sentence": "<text>"}``. A sentence
+The body must be JSON holding exactly ``{"sentence": "<text>"}``. For compatibility with the
+original exercise's clients (``curl -d '{"sentence": ...}'`` sends no JSON content type), a missing
+Content-Type and ``application/x-www-form-urlencoded`` are read as JSON too; any other media type
+(``text/xml``, ``multipart/form-data``, ...) is refused with 415. A sentence
 that is empty or whitespace only, or longer than ``API_MAX_SENTENCE_CHARS`` characters, is
 answered with **422** (not 413): the request is well formed but its content is not acceptable.
 A body too large to possibly hold a valid sentence is refused with 413 before it is parsed.
@@ -21,9 +24,13 @@ def max_body_bytes(max_sentence_chars: int) -> int:
     return max_sentence_chars * _BYTES_PER_CHAR + _ENVELOPE_BYTES
 
 
+# Media types whose body is parsed as JSON (see the module docstring).
+ACCEPTED_MEDIA_TYPES = frozenset({"", "application/json", "application/x-www-form-urlencoded"})
+
+
 def check_content_type(content_type: str | None) -> None:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
+    if media_type not in ACCEPTED_MEDIA_TYPES:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
 
 

@@ -71,9 +71,21 @@ def start_client(host, image: str, network: str, project: str) -> str:
     """A throwaway client container on one of the project's networks (removed at teardown)."""
     name = f"{project}-testclient-{uuid.uuid4().hex[:8]}"
     docker(
-        host, "run", "-d", "--rm", "--name", name, "--network", network,
-        "--label", f"fortress.project={project}", "--entrypoint", "python3", image,
-        "-c", "import time; time.sleep(900)",
+        host,
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        name,
+        "--network",
+        network,
+        "--label",
+        f"fortress.project={project}",
+        "--entrypoint",
+        "python3",
+        image,
+        "-c",
+        "import time; time.sleep(900)",
     )
     return name
 
@@ -81,6 +93,8 @@ def start_client(host, image: str, network: str, project: str) -> str:
 @pytest.fixture(scope="session")
 def backend_client(host, manifest) -> Prober:
     """A client on the backend network (where the gateway meets the APIs)."""
-    name = start_client(host, manifest["api_image"], manifest["networks"]["backend"], manifest["project"])
+    name = start_client(
+        host, manifest["api_image"], manifest["networks"]["backend"], manifest["project"]
+    )
     yield Prober(host, name)
     host.run("docker rm -f %s", name)

@@ -35,9 +35,7 @@ def _connection(spec: dict, url: urllib.parse.SplitResult) -> http.client.HTTPCo
         if spec["tls_version"] in ("1.0", "1.1"):
             ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         ctx.minimum_version = ctx.maximum_version = _TLS[spec["tls_version"]]
-    return http.client.HTTPSConnection(
-        url.hostname, url.port or 443, timeout=timeout, context=ctx
-    )
+    return http.client.HTTPSConnection(url.hostname, url.port or 443, timeout=timeout, context=ctx)
 
 
 def main() -> None:
@@ -60,7 +58,9 @@ def main() -> None:
         try:
             if conn is None:
                 conn = _connection(spec, url)
-            conn.request(spec.get("method", "POST"), path, body=body, headers=spec.get("headers", {}))
+            conn.request(
+                spec.get("method", "POST"), path, body=body, headers=spec.get("headers", {})
+            )
             resp = conn.getresponse()
             data = resp.read()
             results.append(
@@ -77,8 +77,13 @@ def main() -> None:
                 conn = None
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
             results.append(
-                {"status": None, "headers": {}, "body": "", "error": f"{type(exc).__name__}: {exc}",
-                 "elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
+                {
+                    "status": None,
+                    "headers": {},
+                    "body": "",
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "elapsed_ms": round((time.perf_counter() - started) * 1000, 3),
+                }
             )
             if conn is not None:
                 conn.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import inspect
 
 
@@ -27,16 +26,22 @@ def test_every_api_container_runs_and_is_healthy(host, manifest):
 def test_v1_replicas_answer_with_distinct_replica_ids(manifest, backend_client):
     seen = {}
     for name in v1_names(manifest):
-        r = backend_client.one(api_url(manifest, name), body='{"sentence": "I love it"}',
-                               headers={"Content-Type": "application/json"})
+        r = backend_client.one(
+            api_url(manifest, name),
+            body='{"sentence": "I love it"}',
+            headers={"Content-Type": "application/json"},
+        )
         assert r["status"] == 200, r
         seen[name] = r["headers"].get("x-replica")
     assert sorted(seen.values()) == sorted(seen), f"replica ids: {seen}"
 
 
 def test_v1_returns_the_label_without_probabilities(manifest, backend_client):
-    r = backend_client.one(api_url(manifest, "api-v1-1"), body='{"sentence": "what a great day"}',
-                           headers={"Content-Type": "application/json"})
+    r = backend_client.one(
+        api_url(manifest, "api-v1-1"),
+        body='{"sentence": "what a great day"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert r["status"] == 200, r
     body = json.loads(r["body"])
     assert isinstance(body["prediction value"], str) and body["prediction value"], body
@@ -45,8 +50,11 @@ def test_v1_returns_the_label_without_probabilities(manifest, backend_client):
 
 
 def test_v2_returns_probabilities_for_every_class_summing_to_one(manifest, backend_client):
-    r = backend_client.one(api_url(manifest, "api-v2"), body='{"sentence": "this is awful"}',
-                           headers={"Content-Type": "application/json"})
+    r = backend_client.one(
+        api_url(manifest, "api-v2"),
+        body='{"sentence": "this is awful"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert r["status"] == 200, r
     body = json.loads(r["body"])
     probs = body["prediction_proba_dict"]
@@ -68,9 +76,13 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "ctype", "status"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+@pytest.mark.parametrize(
+    ("case", "body", "ctype", "status"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT]
+)
 def test_bad_input_gets_a_4xx_json_error(manifest, backend_client, case, body, ctype, status):
-    r = backend_client.one(api_url(manifest, "api-v1-1"), body=body, headers={"Content-Type": ctype})
+    r = backend_client.one(
+        api_url(manifest, "api-v1-1"), body=body, headers={"Content-Type": ctype}
+    )
     assert r["status"] == status, (case, r)
     err = json.loads(r["body"])
     assert err["error"] and err["detail"], (case, err)

@@ -1,4 +1,4 @@
-"""The gateway: TLS, redirect, auth, A/B routing, load balancing, rate limiting, errors, failover."""
+"""The gateway: TLS, redirect, auth, A/B routing, load balancing, rate limits, errors, failover."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import threading
 import time
 
 import pytest
-
 from conftest import Prober, docker, inspect, start_client
 
 SENTENCE = '{"sentence": "the service was great"}'
@@ -40,15 +39,20 @@ def auth(credentials):
 @pytest.fixture(scope="module")
 def predict(on_host, https, cafile, auth):
     def call(headers=None, body=SENTENCE, **spec):
-        return on_host.one(f"{https}/predict", body=body, cafile=cafile,
-                           headers={**JSON, **auth, **(headers or {})}, **spec)
+        return on_host.one(
+            f"{https}/predict",
+            body=body,
+            cafile=cafile,
+            headers={**JSON, **auth, **(headers or {})},
+            **spec,
+        )
 
     return call
 
 
 @pytest.fixture(autouse=True)
 def rate_limit_window():
-    """All host clients share one address behind port publishing: let the bucket refill between tests."""
+    """Host clients share one address behind port publishing: let the bucket refill."""
     yield
     time.sleep(0.4)
 
@@ -74,8 +78,11 @@ def test_legacy_tls_versions_are_refused(on_host, https, cafile, version):
 
 def test_certificate_validates_against_the_generated_ca_for_localhost(host, gw, cafile):
     cmd = host.run(
-        "echo | openssl s_client -connect 127.0.0.1:%s -servername localhost -verify_hostname localhost "
-        "-CAfile %s -verify_return_error", str(gw["https_port"]), cafile)
+        "echo | openssl s_client -connect 127.0.0.1:%s -servername localhost "
+        "-verify_hostname localhost -CAfile %s -verify_return_error",
+        str(gw["https_port"]),
+        cafile,
+    )
     assert "Verify return code: 0 (ok)" in cmd.stdout, cmd.stdout + cmd.stderr
 
 

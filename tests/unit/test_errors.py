@@ -37,7 +37,7 @@ def test_invalid_utf8_is_400(client: TestClient) -> None:
     assert_error(client.post("/predict", content=body, headers=JSON_HEADERS), 400, "invalid_utf8")
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data"])
 def test_wrong_content_type_is_415(client: TestClient, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
     response = client.post("/predict", content=b'{"sentence": "hi"}', headers=headers)
@@ -99,3 +99,14 @@ def test_unexpected_exception_is_generic_500_without_exception_text() -> None:
     assert_error(response, 500, "internal_error")
     assert response.json()["detail"] == "internal server error"
     assert "secret" not in response.text
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded"])
+def test_curl_default_content_types_are_read_as_json(
+    client: TestClient, content_type: str | None
+) -> None:
+    """`curl -d '{"sentence": ...}'` (the original exercise's clients) must keep working."""
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/predict", content=b'{"sentence": "I love it"}', headers=headers)
+    assert response.status_code == 200, response.text
+    assert "prediction value" in response.json()
