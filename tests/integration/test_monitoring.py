@@ -1,0 +1,168 @@
+"""Monitoring of a deployed stack: targets, per-variant series, statuses, dashboards, exposure.
+
+Prometheus is queried from the target itself (it listens on the target's loopback only).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from conftest import Prober, start_client
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from monitoring import dashboards as dash
+
+SENTENCE = '{"sentence": "monitoring sees this"}'
+
+
+@pytest.fixture(scope="module")
+def mon(manifest):
+    if not manifest["monitoring"]["enabled"]:
+        pytest.fail("monitoring is disabled in this deployment; these tests need it")
+    return manifest["monitoring"]
+
+
+@pytest.fixture(scope="module")
+def promql(on_host: Prober, mon):
+    def query(expr: str) -> list[dict]:
+        url = f"{mon['prometheus_url']}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        r = on_host.one(url, method="GET")
+        assert r["status"] == 200, (expr, r)
+        body = json.loads(r["body"])
+        assert body["status"] == "success", (expr, body)
+        return body["data"]["result"]
+
+    return query
+
+
+def value(result: list[dict]) -> float:
+    return sum(float(s["value"][1]) for s in result)
+
+
+def wait_for(check, timeout: float = 60, step: float = 2):
+    deadline = time.monotonic() + timeout
+    while True:
+        outcome = check()
+        if outcome or time.monotonic() > deadline:
+            return outcome
+        time.sleep(step)
+
+
+@pytest.fixture(scope="module")
+def send(on_host: Prober, manifest, credentials):
+    user, password = credentials
+    auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    url = f"https://localhost:{manifest['gateway']['https_port']}/predict"
+
+    def call(count: int = 1, headers: dict | None = None, interval: float = 0.15):
+        hdrs = {"Content-Type": "application/json", "Authorization": auth, **(headers or {})}
+        return on_host(
+            url,
+            body=SENTENCE,
+            headers=hdrs,
+            cafile=manifest["ca_cert"],
+            count=count,
+            interval=interval,
+        )
+
+    return call
+
+
+def test_prometheus_answers_runtimeinfo(on_host, mon):
+    r = on_host.one(f"{mon['prometheus_url']}/api/v1/status/runtimeinfo", method="GET")
+    assert r["status"] == 200, r
+
+
+def test_every_scrape_target_is_up(promql, manifest):
+    def all_up():
+        result = promql("up")
+        return result if result and all(s["value"][1] == "1" for s in result) else None
+
+    result = wait_for(all_up, timeout=60)
+    assert result, promql("up")
+    replicas = {s["metric"].get("replica") for s in result if s["metric"].get("job") == "api"}
+    expected = {f"api-v1-{i}" for i in range(1, manifest["v1_replicas"] + 1)} | {"api-v2"}
+    assert replicas == expected, result
+    jobs = {s["metric"]["job"] for s in result}
+    assert len(jobs) >= 4, jobs  # api, nginx exporter, mtail, prometheus
+    assert value(promql("nginx_up")) == 1
+
+
+def test_debug_traffic_moves_the_v2_series_and_not_v1(promql, send, mon):
+    v1 = 'sum(api_requests_total{handler="/predict",variant="v1"})'
+    v2 = 'sum(api_requests_total{handler="/predict",variant="v2"})'
+    before_v1, before_v2 = value(promql(v1)), value(promql(v2))
+    results = send(count=5, headers={"X-Experiment-Group": "debug"})
+    assert all(r["status"] == 200 for r in results), results
+    moved = wait_for(lambda: value(promql(v2)) >= before_v2 + 5, timeout=45)
+    assert moved, (before_v2, promql(v2))
+    assert value(promql(v1)) == before_v1, "debug traffic reached v1"
+
+
+def test_a_429_shows_up_in_the_gateway_status_metric(promql, send):
+    expr = 'sum(gateway_http_requests_total{status="429"}) or vector(0)'
+    before = value(promql(expr))
+    burst = send(count=30, interval=0)
+    assert any(r["status"] == 429 for r in burst), [r["status"] for r in burst]
+    assert wait_for(lambda: value(promql(expr)) > before, timeout=45), promql(expr)
+    time.sleep(2)
+
+
+def test_request_rate_per_variant_is_queryable(promql, send):
+    send(count=6, interval=0.2)
+    send(count=3, headers={"X-Experiment-Group": "debug"}, interval=0.2)
+
+    def both():
+        result = promql('sum by (variant) (rate(api_requests_total{handler="/predict"}[1m]))')
+        return result if {s["metric"].get("variant") for s in result} >= {"v1", "v2"} else None
+
+    assert wait_for(both, timeout=45)
+
+
+def test_every_dashboard_panel_query_returns_data(promql):
+    problems = []
+    for query in dash.panel_queries():
+        try:
+            if not promql(query.promql):
+                problems.append(f"{query}: empty result for {query.promql}")
+        except AssertionError as exc:
+            problems.append(f"{query}: {exc}")
+    assert not problems, "\n".join(problems)
+
+
+def test_backends_and_monitoring_are_not_reachable_from_the_public_side(host, manifest):
+    """From a client on the public network only the gateway's HTTP/HTTPS listeners answer."""
+    client = start_client(
+        host, manifest["api_image"], manifest["networks"]["public"], manifest["project"]
+    )
+    try:
+        probe = Prober(host, client)
+        for url in (
+            "http://api-v1-1:8000/health",
+            "http://api-v2:8000/metrics",
+            "http://nginx-exporter:9113/metrics",
+            "http://prometheus:9090/-/ready",
+            "http://gateway-mtail:3903/metrics",
+        ):
+            r = probe.one(url, method="GET", timeout=3)
+            assert r["status"] is None, f"{url} answered from the public network: {r}"
+        status = probe.one("http://gateway:8081/stub_status", method="GET", timeout=3)
+        assert status["status"] in (None, 403), status
+        healthz = probe.one("https://gateway:8443/healthz", method="GET", insecure=True)
+        assert healthz["status"] == 200, healthz
+    finally:
+        host.run("docker rm -f %s", client)
+
+
+def test_monitoring_ports_bind_to_the_configured_address(host, manifest):
+    bind = manifest["monitoring"]["prometheus_url"].split("//")[1].split(":")[0]
+    name = f"{manifest['project']}-prometheus"
+    info = json.loads(host.check_output("docker inspect %s", name))[0]
+    bindings = [b for ports in info["HostConfig"]["PortBindings"].values() for b in ports]
+    assert bindings and all(b["HostIp"] == bind for b in bindings), bindings
