@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
-        engine molecule lock clean
+        engine molecule bench lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,11 +80,15 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
 
-unit: setup ## Python unit tests (API, model helpers)
-	$(VENV)/bin/pytest -p no:cacheprovider tests/unit
+unit: setup ## Unit tests: API and model helpers, dashboards/datasource files, alert rules (promtool)
+	$(VENV)/bin/pytest -p no:cacheprovider tests/unit tests/monitoring \
+	  --deselect tests/monitoring/test_monitoring.py::test_panel_query_returns_data
 
 molecule: setup ## Molecule scenario SCENARIO (default: the full stack)
 	cd . && $(VENV)/bin/molecule test -s $(SCENARIO)
+
+bench: setup ## Benchmark /predict through the gateway vs directly (numbers to bench/ and docs/BENCHMARK.md)
+	$(VENV)/bin/python bench/run.py
 
 clean: ## Remove the virtualenv and caches (not deployed containers)
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
