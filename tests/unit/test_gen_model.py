@@ -56,3 +56,84 @@ def test_process_specific_cache_is_dropped_before_dumping() -> None:
     gen_model.drop_process_specific_state(pipeline)
     assert not any(hasattr(v, "_stop_words_id") for v in vectorizers)
     assert pipeline.predict(["love it"])[0] == "p"
+
+
+def test_nb_weights_favour_class_specific_features() -> None:
+    import numpy as np
+    import scipy.sparse
+
+    # feature 0 only in class "a", feature 1 in every document, feature 2 only in class "b"
+    features = scipy.sparse.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 1, 1.0]]))
+    labels = ["a", "a", "b", "b"]
+    assert np.array_equal(gen_model.nb_weights(features, labels, beta=0.0), np.ones(3))
+    full = gen_model.nb_weights(features, labels, beta=1.0)
+    assert full[1] == 0.0 and full[0] > 0.0 and np.isclose(full[0], full[2])
+    half = gen_model.nb_weights(features, labels, beta=0.5)
+    assert np.allclose(half, 0.5 + 0.5 * full)
+
+
+def test_fitted_weights_are_folded_into_coef() -> None:
+    import numpy as np
+    import scipy.sparse
+
+    rng = np.random.default_rng(0)
+    features = scipy.sparse.csr_matrix(rng.random((30, 5)))
+    labels = ["a", "b", "c"] * 10
+    weights = np.array([0.5, 1.0, 2.0, 1.5, 0.1])
+    folded = gen_model.fit_weighted_classifier(features, labels, weights, c=1.0, seed=0)
+    plain = gen_model.build_classifier(1.0, 0).fit(features @ scipy.sparse.diags(weights), labels)
+    assert np.allclose(
+        folded.decision_function(features),
+        plain.decision_function(features @ scipy.sparse.diags(weights)),
+    )
+
+
+def test_macro_f1_of_indices_matches_sklearn() -> None:
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    y, predicted = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
+    predicted[:5] = 0
+    expected = f1_score(y, predicted, average="macro")
+    assert np.isclose(gen_model.macro_f1_of_indices(y, predicted, 3), expected)
+    # a class never predicted nor present scores 0, as sklearn with zero_division=0
+    assert gen_model.macro_f1_of_indices(np.array([0, 1]), np.array([0, 1]), 3) == 2 / 3
+
+
+def test_tune_offsets_recovers_a_shifted_class_and_keeps_zero_when_nothing_helps() -> None:
+    import numpy as np
+
+    y = np.array([0, 1, 2] * 20)
+    scores = np.eye(3)[y] * 2.0
+    scores[:, 2] -= 2.5  # class 2 never wins without an offset
+    offsets, best = gen_model.tune_offsets(scores, y)
+    assert offsets[0] == 0.0 and best == 1.0
+    assert (scores + offsets).argmax(axis=1).tolist() == y.tolist()
+    perfect, score = gen_model.tune_offsets(np.eye(3)[y], y)
+    assert perfect.tolist() == [0.0, 0.0, 0.0] and score == 1.0
+
+
+def test_trained_model_is_a_plain_pipeline_the_fast_path_reproduces() -> None:
+    import numpy as np
+    from sklearn.pipeline import Pipeline
+
+    from api.model import CHECK_SENTENCES, SentimentModel
+
+    texts = ["love it", "great stuff", "hate it", "awful stuff", "it is a table", "a chair"] * 5
+    labels = ["pos", "pos", "neg", "neg", "neu", "neu"] * 5
+    offsets = {"neg": 0.0, "neu": 0.3, "pos": -0.2}
+    pipeline = gen_model.train(texts, labels, beta=0.5, c=1.0, offsets=offsets, seed=0)
+    assert isinstance(pipeline, Pipeline) and list(pipeline.classes_) == ["neg", "neu", "pos"]
+    assert pipeline.predict(["love it"])[0] == "pos"
+    no_offsets = gen_model.train(
+        texts, labels, beta=0.5, c=1.0, offsets=dict.fromkeys(offsets, 0.0), seed=0
+    )
+    shift = pipeline.decision_function(texts) - no_offsets.decision_function(texts)
+    assert np.allclose(shift, [0.0, 0.3, -0.2])
+    gen_model.drop_process_specific_state(pipeline)
+    served = SentimentModel(pipeline, version="test")
+    assert served.uses_fast_path
+    for sentence in (*CHECK_SENTENCES, "love it", "awful table"):
+        _, proba = served.predict_proba(sentence)
+        assert np.allclose(list(proba.values()), pipeline.predict_proba([sentence])[0], atol=1e-9)
