@@ -555,6 +555,19 @@ def markdown(res: dict) -> str:
             f"| {row['concurrency']} | {g['gateway']:.0f} | {g['api']:.0f} | {g['client']:.0f} | "
             f"{g['dockerd']:.0f} | {d['api']:.0f} | {d['client']:.0f} |"
         )
+    at32 = next((r for r in res["levels"] if r["concurrency"] == 32), None)
+    if at32:
+        via = at32["gateway"]["cpu_us_per_request"]["api"]
+        direct = at32["direct"]["cpu_us_per_request"]["api"] or 1
+        if via > 1.5 * direct:
+            lines += [
+                "",
+                f"Note: at c=32 the API replicas spent {via / direct:.1f} times more CPU per request when the "
+                "requests came through the gateway than when they came directly. Part of it is the idle "
+                "background (healthcheck processes) spread over fewer requests; the rest is unexplained "
+                "by this run — upstream connection reuse (`$upstream_connect_time`, sockets in TIME_WAIT "
+                "on the replicas) is the first thing to check.",
+            ]
     if res.get("idle_cpu_ms_per_s"):
         idle = res["idle_cpu_ms_per_s"]
         lines += [
@@ -645,6 +658,25 @@ def markdown(res: dict) -> str:
     lines += ["", "| image | size |", "|---|---:|"]
     for name, size in res.get("images", {}).items():
         lines.append(f"| {name} | {size} |")
+    lines += [
+        "",
+        "## Method",
+        "",
+        "- `make bench` = `bench/run.py`: deploys the real `playbooks/site.yml` as project `fbench` (own "
+        "containers, networks, ports and /opt/fbench), starts two wrk client containers (public and backend "
+        "network), re-runs the playbook with `nginx_gateway_rate_limit_exempt: [<public client>/32]` (only that "
+        "client skips the rate limit), measures, then removes everything with `playbooks/stop.yml` "
+        "(`--keep` leaves it running, `--purge` also removes the fbench images and /opt/fbench).",
+        "- Load: wrk 4.1 (Debian package) with `bench/client/wrk/post.lua`: closed loop, c connections, "
+        "threads = min(c, 8), 5 s socket timeout, static request `POST /predict` "
+        '`{"sentence": "I love this product"}`. Latency percentiles are wrk\'s (no coordinated-omission '
+        "correction). Direct runs pin wrk thread *i* to replica *i* mod 3 (c=32: 12/12/8 connections).",
+        "- Errors = socket errors (connect, read, write, timeout) + responses with status ≥ 400.",
+        "- Candidate changes are applied to the private stack's rendered files only (htpasswd, nginx.conf, "
+        "certificate; nginx reloaded) and restored afterwards; the roles are untouched.",
+        "- CPU per request comes from the containers' cgroup counters (and dockerd's /proc stat) around each "
+        "measurement, minus the idle rate measured for 10 s before the load.",
+    ]
     cond = res["meta"]
     lines += [
         "",
@@ -675,7 +707,17 @@ def main() -> int:
     ap.add_argument(
         "--skip-repeat", action="store_true", help="skip the repeated (warm) deployment run"
     )
+    ap.add_argument(
+        "--render",
+        action="store_true",
+        help="only re-render docs/BENCHMARK.md from bench/results.json",
+    )
     args = ap.parse_args()
+    if args.render:
+        (ROOT / "docs" / "BENCHMARK.md").write_text(
+            markdown(json.loads((BENCH / "results.json").read_text()))
+        )
+        return 0
     levels = [int(x) for x in args.levels.split(",")]
     dur = args.duration
     if os.geteuid() != 0:
