@@ -700,7 +700,7 @@ def main() -> int:
     )
     ap.add_argument("--keep", action="store_true", help="leave the fbench stack running afterwards")
     ap.add_argument(
-        "--purge", action="store_true", help="also remove fbench images and /opt/fbench"
+        "--purge", action="store_true", help="also remove fbench images, volumes and /opt/fbench"
     )
     ap.add_argument("--skip-breakdown", action="store_true")
     ap.add_argument("--skip-experiments", action="store_true")
@@ -976,6 +976,9 @@ def main() -> int:
                 for ln in docker("images", "--format", "{{.Repository}}:{{.Tag}}").splitlines():
                     if ln.startswith(f"{PROJECT}/"):
                         docker("rmi", ln, check=False)
+                for vol in docker("volume", "ls", "-q").splitlines():
+                    if vol.startswith(f"{PROJECT}_"):
+                        docker("volume", "rm", vol, check=False)
                 shutil.rmtree(DATA_DIR, ignore_errors=True)
 
     loads = [r[k]["loadavg_before"] for r in res["levels"] for k in ("gateway", "direct")]
