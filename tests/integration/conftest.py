@@ -18,7 +18,7 @@ import pytest
 PROBE_SOURCE = (Path(__file__).parent / "probe.py").read_text()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def manifest(host) -> dict[str, Any]:
     path = os.environ.get("FORTRESS_MANIFEST", "/opt/fortress/deployment.json")
     f = host.file(path)
@@ -26,7 +26,7 @@ def manifest(host) -> dict[str, Any]:
     return json.loads(f.content_string)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def credentials() -> tuple[str, str]:
     return os.environ.get("FORTRESS_USER", "admin"), os.environ.get("FORTRESS_PASSWORD", "admin")
 
@@ -62,7 +62,7 @@ class Prober:
         return self(url, **spec)[0]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def on_host(host) -> Prober:
     return Prober(host)
 
@@ -90,7 +90,7 @@ def start_client(host, image: str, network: str, project: str) -> str:
     return name
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def backend_client(host, manifest) -> Prober:
     """A client on the backend network (where the gateway meets the APIs)."""
     name = start_client(
@@ -98,3 +98,54 @@ def backend_client(host, manifest) -> Prober:
     )
     yield Prober(host, name)
     host.run("docker rm -f %s", name)
+
+
+# --- Helpers shared by the fault, bad-input and security tests -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def basic_auth(credentials) -> dict[str, str]:
+    """The Authorization header of the test user."""
+    import base64
+
+    user, password = credentials
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def wait_healthy(host, name: str, timeout: float = 90) -> dict[str, Any]:
+    """Poll a container until its healthcheck says healthy (bounded); return its inspect data."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        info = inspect(host, name)
+        if info["State"].get("Health", {}).get("Status") == "healthy":
+            return info
+        if time.monotonic() > deadline:
+            state = {k: info["State"].get(k) for k in ("Status", "Restarting", "ExitCode")}
+            log = (info["State"].get("Health", {}).get("Log") or [{}])[-1].get("Output", "")
+            pytest.fail(f"{name} not healthy after {timeout:.0f} s: {state}; last check: {log!r}")
+        time.sleep(1)
+
+
+def project_containers(host, project: str) -> list[dict[str, Any]]:
+    """docker inspect of every container labelled fortress.project=<project> (test clients too)."""
+    ids = docker(host, "ps", "-aq", "--filter", f"label=fortress.project={project}").split()
+    return json.loads(docker(host, "inspect", *ids)) if ids else []
+
+
+_REPORT: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def report():
+    """Append a line to the summary printed at the end of the run (counts, timings)."""
+    return _REPORT.append
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _REPORT:
+        terminalreporter.section("fortress integration figures")
+        for line in _REPORT:
+            terminalreporter.write_line(line)

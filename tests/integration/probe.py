@@ -1,7 +1,9 @@
 """Stdlib-only HTTP probe executed ON the target (host, instance or client container).
 
 Usage: python3 probe.py '<json request spec>'  -> prints one JSON document with the results.
-Spec keys: url, method (POST), headers ({}), body (str) or body_b64, cafile, insecure (bool),
+Spec keys: url, method (POST), headers ({}), body (str) or body_b64 or sentence_chars (a
+{"sentence": "xxx…"} body of that many characters, too big for a command line), cafile,
+insecure (bool),
 timeout (s), count (repeat over one keep-alive connection), interval (s between requests),
 tls_version ("1.0".."1.3" to pin).
 Each result: {"status", "headers" (lower-cased names), "body", "error", "elapsed_ms"}.
@@ -45,7 +47,9 @@ def main() -> None:
     if url.query:
         path += "?" + url.query
     body = spec.get("body")
-    if spec.get("body_b64") is not None:
+    if spec.get("sentence_chars") is not None:
+        body = json.dumps({"sentence": "x" * int(spec["sentence_chars"])}).encode()
+    elif spec.get("body_b64") is not None:
         body = base64.b64decode(spec["body_b64"])
     elif body is not None:
         body = body.encode()

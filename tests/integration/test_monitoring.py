@@ -19,6 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitoring import dashboards as dash
 
 SENTENCE = '{"sentence": "monitoring sees this"}'
+# One Prometheus scrape interval (15 s) plus a margin.
+SCRAPE_SECONDS = 17
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +99,13 @@ def test_every_scrape_target_is_up(promql, manifest):
 def test_debug_traffic_moves_the_v2_series_and_not_v1(promql, send, mon):
     v1 = 'sum(api_requests_total{handler="/predict",variant="v1"})'
     v2 = 'sum(api_requests_total{handler="/predict",variant="v2"})'
+    time.sleep(SCRAPE_SECONDS)  # let earlier tests' traffic reach Prometheus first
     before_v1, before_v2 = value(promql(v1)), value(promql(v2))
     results = send(count=5, headers={"X-Experiment-Group": "debug"})
     assert all(r["status"] == 200 for r in results), results
     moved = wait_for(lambda: value(promql(v2)) >= before_v2 + 5, timeout=45)
     assert moved, (before_v2, promql(v2))
+    time.sleep(SCRAPE_SECONDS)  # every v1 replica has been scraped again since
     assert value(promql(v1)) == before_v1, "debug traffic reached v1"
 
 
