@@ -142,7 +142,8 @@ def gateway_cases(credentials: tuple[str, str]) -> list[dict[str, Any]]:
         case("header_64k", header_too_large, headers={"X-Padding": "{pad}"}, pad=["a", 65536]),
         case("headers_42k_total", header_too_large,
              headers={f"X-Padding-{i}": "{pad}" for i in range(6)}, pad=["b", 7000]),
-        case("uri_20k", 414, path="/predict?q={pad}", pad=["c", 20000]),
+        # No 20 KB URI case: nginx answers 414 and closes while the client is still sending, so the
+        # client sees a TLS EOF or the 414 depending on timing (seen in CI): a race, not a fault.
         case("control_char_in_content_type", 400, "bad_request",
              headers={"Content-Type": "application/json\x01"}),
         # Ignored, not forwarded: the API's parser would refuse it with a plain-text 400.
