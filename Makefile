@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
-        engine molecule bench lock clean
+        engine molecule test-vm bench lock clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,15 +77,19 @@ test: setup lint unit engine molecule ## Lint, unit tests, then Molecule (check,
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint --offline
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests roles bench
+	$(VENV)/bin/ruff format --check src tests roles bench
 
 unit: setup ## Unit tests: API and model helpers, dashboards/datasource files, alert rules (promtool)
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit tests/monitoring \
 	  --deselect tests/monitoring/test_monitoring.py::test_panel_query_returns_data
 
 molecule: setup ## Molecule scenario SCENARIO (default: the full stack)
-	cd . && $(VENV)/bin/molecule test -s $(SCENARIO)
+	$(VENV)/bin/molecule test -s $(SCENARIO)
+
+test-vm: setup engine ## Rehearse a VM deployment: fresh Debian instance with its own Docker engine (scenario vm)
+	FORTRESS_VM_PASSWORD=$$(openssl rand -hex 24) FORTRESS_VM_GRAFANA_PASSWORD=$$(openssl rand -hex 24) \
+	  $(VENV)/bin/molecule test -s vm
 
 bench: setup ## Benchmark /predict through the gateway vs directly (numbers to bench/ and docs/BENCHMARK.md)
 	$(VENV)/bin/python bench/run.py

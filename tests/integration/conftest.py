@@ -7,6 +7,7 @@ Credentials come from FORTRESS_USER / FORTRESS_PASSWORD (local default admin:adm
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import uuid
@@ -90,27 +91,39 @@ def start_client(host, image: str, network: str, project: str) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def backend_client(host, manifest) -> Prober:
-    """A client on the backend network (where the gateway meets the APIs)."""
+def _network_client(host, manifest, network: str):
     name = start_client(
-        host, manifest["api_image"], manifest["networks"]["backend"], manifest["project"]
+        host, manifest["api_image"], manifest["networks"][network], manifest["project"]
     )
     yield Prober(host, name)
     host.run("docker rm -f %s", name)
 
 
+@pytest.fixture(scope="module")
+def backend_client(host, manifest) -> Prober:
+    """A client on the backend network (where the gateway meets the APIs)."""
+    yield from _network_client(host, manifest, "backend")
+
+
+@pytest.fixture(scope="module")
+def public_client(host, manifest) -> Prober:
+    """A client on the public network (where outside clients reach the gateway)."""
+    yield from _network_client(host, manifest, "public")
+
+
 # --- Helpers shared by the fault, bad-input and security tests -----------------------------------
+
+
+def auth_header(user: str, password: str) -> dict[str, str]:
+    """A basic-auth Authorization header."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 @pytest.fixture(scope="module")
 def basic_auth(credentials) -> dict[str, str]:
     """The Authorization header of the test user."""
-    import base64
-
-    user, password = credentials
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    return auth_header(*credentials)
 
 
 def wait_healthy(host, name: str, timeout: float = 90) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import PROBE_SOURCE, Prober, inspect, start_client
+from conftest import PROBE_SOURCE, inspect
 
 VALID = '{"sentence": "the parcel arrived on time"}'
 JSON_CT = "application/json"
@@ -229,15 +229,6 @@ def to_spec(c: dict[str, Any], base_url: str, headers: dict[str, str], **extra) 
 def restarts_before(host, manifest) -> dict[str, int]:
     names = [f"api-v1-{i}" for i in range(1, manifest["v1_replicas"] + 1)] + ["api-v2", "gateway"]
     return {n: inspect(host, f"{manifest['project']}-{n}")["RestartCount"] for n in names}
-
-
-@pytest.fixture(scope="module")
-def public_client(host, manifest) -> Prober:
-    name = start_client(
-        host, manifest["api_image"], manifest["networks"]["public"], manifest["project"]
-    )
-    yield Prober(host, name)
-    host.run("docker rm -f %s", name)
 
 
 @pytest.fixture(scope="module")

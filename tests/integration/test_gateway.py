@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
 import pytest
-from conftest import Prober, docker, inspect, start_client
+from conftest import Prober, auth_header, docker, inspect, start_client
 
 SENTENCE = '{"sentence": "the service was great"}'
 JSON = {"Content-Type": "application/json"}
@@ -29,15 +30,7 @@ def cafile(manifest):
 
 
 @pytest.fixture(scope="module")
-def auth(credentials):
-    import base64
-
-    user, password = credentials
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-@pytest.fixture(scope="module")
-def predict(on_host, https, cafile, auth):
+def predict(on_host, https, cafile, basic_auth):
     """One request (a result dict), or `count` requests over one connection (a list)."""
 
     def call(headers=None, body=SENTENCE, count=None, **spec):
@@ -45,7 +38,7 @@ def predict(on_host, https, cafile, auth):
             f"{https}/predict",
             body=body,
             cafile=cafile,
-            headers={**JSON, **auth, **(headers or {})},
+            headers={**JSON, **basic_auth, **(headers or {})},
             count=count or 1,
             **spec,
         )
@@ -113,6 +106,34 @@ def test_predict_with_a_wrong_password_is_401(predict):
     assert r["status"] == 401, r
 
 
+@pytest.fixture(scope="module")
+def stored_hashes(host, manifest) -> dict[str, str]:
+    text = host.file(f"{manifest['data_dir']}/auth/htpasswd").content_string
+    return dict(ln.split(":", 1) for ln in text.splitlines() if ln and not ln.startswith("#"))
+
+
+@pytest.fixture(scope="module")
+def token_credentials() -> tuple[str, str]:
+    """A user whose password is a long generated secret (Molecule defines one)."""
+    user = os.environ.get("FORTRESS_TOKEN_USER")
+    if not user:
+        pytest.skip("FORTRESS_TOKEN_USER / FORTRESS_TOKEN_PASSWORD not set (Molecule sets them)")
+    return user, os.environ["FORTRESS_TOKEN_PASSWORD"]
+
+
+def test_a_short_password_is_stored_as_sha512_crypt_1000_rounds(stored_hashes, credentials):
+    assert stored_hashes[credentials[0]].startswith("$6$rounds=1000$"), stored_hashes
+
+
+def test_a_generated_secret_is_stored_as_ssha_and_authenticates(
+    stored_hashes, token_credentials, predict
+):
+    user, password = token_credentials
+    assert stored_hashes[user].startswith("{SSHA}"), stored_hashes
+    assert predict(headers=auth_header(user, password))["status"] == 200
+    assert predict(headers=auth_header(user, password[:-1] + "#"))["status"] == 401
+
+
 def test_default_route_is_v1_without_probabilities(predict):
     r = predict()
     assert r["status"] == 200, r
@@ -154,14 +175,14 @@ def test_a_burst_gets_429_with_retry_after_then_recovers(predict):
     assert predict()["status"] == 200
 
 
-def test_one_clients_burst_does_not_throttle_another_client(host, manifest, auth):
+def test_one_clients_burst_does_not_throttle_another_client(host, manifest, basic_auth):
     """Two clients with their own addresses on the public network: separate rate-limit buckets."""
     public = manifest["networks"]["public"]
     a = start_client(host, manifest["api_image"], public, manifest["project"])
     b = start_client(host, manifest["api_image"], public, manifest["project"])
     try:
         url = f"https://gateway:{manifest['gateway']['internal_https_port']}/predict"
-        spec = {"body": SENTENCE, "headers": {**JSON, **auth}, "insecure": True}
+        spec = {"body": SENTENCE, "headers": {**JSON, **basic_auth}, "insecure": True}
         burst = Prober(host, a)(url, count=40, **spec)
         assert any(r["status"] == 429 for r in burst), [r["status"] for r in burst]
         other = Prober(host, b)(url, count=5, **spec)
@@ -177,15 +198,15 @@ def test_oversized_body_gets_413_json(predict):
 
 
 @pytest.mark.parametrize("path", ["/health", "/metrics", "/docs", "/openapi.json", "/nope"])
-def test_unknown_paths_are_404_json_and_leak_no_backend(on_host, https, cafile, auth, path):
-    r = on_host.one(f"{https}{path}", method="GET", cafile=cafile, headers=auth)
+def test_unknown_paths_are_404_json_and_leak_no_backend(on_host, https, cafile, basic_auth, path):
+    r = on_host.one(f"{https}{path}", method="GET", cafile=cafile, headers=basic_auth)
     assert r["status"] == 404, r
     assert json.loads(r["body"])["error"], r
     assert "x-replica" not in r["headers"], r["headers"]
 
 
-def test_get_on_predict_is_405_json(on_host, https, cafile, auth):
-    r = on_host.one(f"{https}/predict", method="GET", cafile=cafile, headers=auth)
+def test_get_on_predict_is_405_json(on_host, https, cafile, basic_auth):
+    r = on_host.one(f"{https}/predict", method="GET", cafile=cafile, headers=basic_auth)
     assert r["status"] == 405, r
     assert json.loads(r["body"])["error"], r
 

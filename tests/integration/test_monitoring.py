@@ -5,7 +5,6 @@ Prometheus is queried from the target itself (it listens on the target's loopbac
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import time
@@ -13,7 +12,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import Prober, start_client
+from conftest import Prober, auth_header, start_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitoring import dashboards as dash
@@ -58,12 +57,11 @@ def wait_for(check, timeout: float = 60, step: float = 2):
 
 @pytest.fixture(scope="module")
 def send(on_host: Prober, manifest, credentials):
-    user, password = credentials
-    auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    auth = auth_header(*credentials)
     url = f"https://localhost:{manifest['gateway']['https_port']}/predict"
 
     def call(count: int = 1, headers: dict | None = None, interval: float = 0.15):
-        hdrs = {"Content-Type": "application/json", "Authorization": auth, **(headers or {})}
+        hdrs = {"Content-Type": "application/json", **auth, **(headers or {})}
         return on_host(
             url,
             body=SENTENCE,
