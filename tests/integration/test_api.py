@@ -96,6 +96,24 @@ def test_health_and_metrics_endpoints_answer(manifest, backend_client):
     assert "api_requests_total" in metrics["body"] and "api_model_info" in metrics["body"]
 
 
+def test_each_variant_serves_its_model_version_read_only(host, manifest, backend_client):
+    """Models are mounted per variant (models/<digest>/ on the host, read-only at /app/model)."""
+    models = manifest["api_models"]
+    for name in [*v1_names(manifest), "api-v2"]:
+        variant = "v2" if name == "api-v2" else "v1"
+        health = backend_client.one(api_url(manifest, name, "/health"), method="GET")
+        assert health["status"] == 200, health
+        assert json.loads(health["body"])["model_version"] == models[variant]["version"], (
+            name,
+            health["body"],
+            models,
+        )
+        mounts = inspect(host, f"{manifest['project']}-{name}")["Mounts"]
+        model = [m for m in mounts if m["Destination"] == "/app/model"]
+        assert len(model) == 1 and model[0]["RW"] is False, mounts
+        assert model[0]["Source"].endswith(f"/models/{models[variant]['digest']}"), model
+
+
 def test_api_containers_are_hardened_and_not_published(host, manifest):
     for name in [*v1_names(manifest), "api-v2"]:
         info = inspect(host, f"{manifest['project']}-{name}")
