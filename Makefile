@@ -72,7 +72,7 @@ verify: setup ## Run the integration tests against a deployed stack (INVENTORY=i
 
 # ---------------------------------------------------------------------------------------------------------------
 # Tests
-test: setup lint unit engine molecule ## Lint, unit tests, then Molecule (check, converge, idempotence, verify)
+test: setup lint unit engine molecule test-vm ## Lint, unit tests, Molecule default (the stack) and vm (fresh-VM rehearsal)
 
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	$(VENV)/bin/yamllint --strict .

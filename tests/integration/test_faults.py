@@ -312,9 +312,10 @@ def run_playbook(manifest, extra_vars: dict[str, Any], tags: str, timeout: float
     ANSIBLE_VAULT_PASSWORD_FILE. The manifest's project variables go in as extra vars, so the run
     targets exactly the stack under test.
     """
+    molecule = os.environ.get("MOLECULE_INVENTORY_FILE")  # its group_vars sit next to it
     inventory = (
         os.environ.get("FORTRESS_INVENTORY")
-        or os.environ.get("MOLECULE_INVENTORY_FILE")
+        or (os.path.dirname(molecule) if molecule else None)
         or str(REPO / "inventory" / "local")
     )
     env = dict(os.environ)
