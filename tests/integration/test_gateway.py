@@ -121,8 +121,13 @@ def token_credentials() -> tuple[str, str]:
     return user, os.environ["FORTRESS_TOKEN_PASSWORD"]
 
 
-def test_a_short_password_is_stored_as_sha512_crypt_1000_rounds(stored_hashes, credentials):
-    assert stored_hashes[credentials[0]].startswith("$6$rounds=1000$"), stored_hashes
+def test_the_test_users_password_is_stored_with_the_scheme_its_length_calls_for(
+    stored_hashes, credentials
+):
+    """htpasswd_scheme auto: {SSHA} from 24 characters on (generated secrets), else sha512-crypt."""
+    user, password = credentials
+    expected = "{SSHA}" if len(password) >= 24 else "$6$rounds=1000$"
+    assert stored_hashes[user].startswith(expected), (len(password), stored_hashes)
 
 
 def test_a_generated_secret_is_stored_as_ssha_and_authenticates(

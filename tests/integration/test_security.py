@@ -3,7 +3,9 @@
 The TLS scan runs sslyze on the test runner (the control node) against the gateway's published HTTPS
 port, trusting the CA the playbook generated (read from the target). In Molecule and for a local
 deployment that port is on the runner's loopback; for a VM set FORTRESS_TLS_ADDRESS to its address
-(and FORTRESS_TLS_SERVER_NAME to a name in the certificate if "localhost" is not).
+(and FORTRESS_TLS_SERVER_NAME to a name in the certificate if "localhost" is not), and
+FORTRESS_TLS_PORT when the runner reaches the gateway through another port (the vm scenario
+publishes the instance's 443 on the runner's 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def tls_scan(host, manifest, tmp_path_factory):
     ca.write_bytes(host.file(manifest["ca_cert"]).content)
     address = os.environ.get("FORTRESS_TLS_ADDRESS", "127.0.0.1")
     name = os.environ.get("FORTRESS_TLS_SERVER_NAME", "localhost")
-    port = manifest["gateway"]["https_port"]
+    port = int(os.environ.get("FORTRESS_TLS_PORT", manifest["gateway"]["https_port"]))
     request = ServerScanRequest(
         server_location=ServerNetworkLocation(hostname=name, port=port, ip_address=address),
         scan_commands=SCAN_COMMANDS_NEEDED_BY_MOZILLA_CHECKER | {ScanCommand.HTTP_HEADERS},
