@@ -7,7 +7,7 @@ What it measures, in one run on the same machine:
     from a client container on the backend network, at fixed concurrency levels;
   * where the gateway's time goes: TLS (full vs resumed handshakes with `openssl s_time`, connection per
     request with wrk), basic-auth hash verification (401 without vs with a wrong password), proxying;
-  * candidate configuration changes, applied to the private copy only (never to the roles): each change ->
+  * the gateway's history, replayed on the private copy only (never on the roles): each change ->
     req/s, p50, p99;
   * deployment time (first and repeated run, `changed=`), API replica memory, image sizes.
 
@@ -602,6 +602,20 @@ def markdown(res: dict) -> str:
                 "by this run — upstream connection reuse (`$upstream_connect_time`, sockets in TIME_WAIT "
                 "on the replicas) is the first thing to check.",
             ]
+    if at32:
+        g, d = at32["gateway"]["cpu_us_per_request"], at32["direct"]["cpu_us_per_request"]
+        via_total = sum(g[k] for k in ("gateway", "api", "client", "dockerd"))
+        direct_total = d["api"] + d["client"]
+        if via_total > 0 and direct_total > 0:
+            lines += [
+                "",
+                f"Why the ratio is what it is: at c=32 a request through the gateway costs {via_total:.0f} µs of "
+                f"CPU in all (gateway {g['gateway']:.0f}, API {g['api']:.0f}, client TLS {g['client']:.0f}, "
+                f"Docker engine log copying {g['dockerd']:.0f}) against {direct_total:.0f} µs direct, on the same "
+                f"2 cores, so a CPU-bound run cannot exceed a ratio of about {direct_total / via_total:.2f} "
+                f"(measured {at32['ratio']:.2f}). The cheaper the API "
+                "per request, the larger the gateway's share: TLS, proxying and the client's TLS are fixed costs.",
+            ]
     if res.get("idle_cpu_ms_per_s"):
         idle = res["idle_cpu_ms_per_s"]
         lines += [
@@ -660,9 +674,9 @@ def markdown(res: dict) -> str:
     if ex:
         lines += [
             "",
-            "## Candidate changes (measured on the private stack, not applied to the roles)",
+            "## What each change did (the gateway's history, replayed on the private stack)",
             "",
-            "Cumulative: each row keeps the changes above it. Gateway POST /predict, keep-alive.",
+            "Cumulative: each row keeps the changes above it; the last row is what the roles deploy. Gateway POST /predict, keep-alive.",
             "",
             "| change | c=1 req/s | c=1 p50 | c=1 p99 | c=32 req/s | c=32 p50 | c=32 p99 | c=32 err "
             "| c=32 gateway CPU µs/req |",
@@ -706,7 +720,7 @@ def markdown(res: dict) -> str:
         '`{"sentence": "I love this product"}`. Latency percentiles are wrk\'s (no coordinated-omission '
         "correction). Direct runs pin wrk thread *i* to replica *i* mod 3 (c=32: 12/12/8 connections).",
         "- Errors = socket errors (connect, read, write, timeout) + responses with status ≥ 400.",
-        "- Candidate changes are applied to the private stack's rendered files only (htpasswd, nginx.conf, "
+        "- Earlier configurations are replayed in the private stack's rendered files only (htpasswd, nginx.conf, "
         "certificate; nginx reloaded) and restored afterwards; the roles are untouched.",
         "- CPU per request comes from the containers' cgroup counters (and dockerd's /proc stat) around each "
         "measurement, minus the idle rate measured for 10 s before the load.",
@@ -946,7 +960,7 @@ def main() -> int:
             res["breakdown"] = bd
 
         if not args.skip_experiments:
-            log("candidate changes (private stack only)")
+            log("the gateway's history, replayed (private stack only)")
             gw_files = GatewayFiles()
             ex = []
 
@@ -959,18 +973,32 @@ def main() -> int:
                     f"p50 {c32['p50_ms']:.2f} p99 {c32['p99_ms']:.2f} err {c32['errors']}"
                 )
 
-            # The password hash's history, then candidates on top of what is deployed.
-            gw_files.set_hash(sha512_crypt(PASSWORD, 5000))
-            measure("htpasswd: sha512-crypt, 5000 rounds (crypt's default; first version)")
-            gw_files.set_hash(sha512_crypt(PASSWORD, 1000))
-            measure("htpasswd: sha512-crypt, 1000 rounds (what a short password gets)")
-            gw_files.set_hash(gw_files.deployed_hash())
-            measure(f"htpasswd: as deployed ({hash_label(gw_files.deployed_hash())})")
-            gw_files.edit_conf(
-                "    access_log /dev/stdout fortress_main if=$fortress_loggable;\n",
-                "    access_log /dev/stdout fortress_main buffer=64k flush=1s if=$fortress_loggable;\n",
+            # The gateway's history, replayed on the private stack: the first version (sha512-crypt with
+            # crypt's 5000 rounds, one access-log write per request), each change, then what is deployed.
+            deployed_log = re.search(
+                r"^ *access_log /dev/stdout fortress_main.*$", gw_files.conf.read_text(), re.M
             )
-            measure("+ buffered stdout access log (buffer=64k flush=1s)")
+            unbuffered = "    access_log /dev/stdout fortress_main if=$fortress_loggable;"
+            if deployed_log and deployed_log.group(0) != unbuffered:
+                gw_files.edit_conf(deployed_log.group(0), unbuffered)
+            gw_files.set_hash(sha512_crypt(PASSWORD, 5000))
+            measure("first version: sha512-crypt 5000 rounds, unbuffered stdout access log")
+            gw_files.set_hash(sha512_crypt(PASSWORD, 1000))
+            measure("htpasswd: sha512-crypt 1000 rounds (what a short password still gets)")
+            gw_files.set_hash(gw_files.deployed_hash())
+            measure(
+                f"htpasswd: {hash_label(gw_files.deployed_hash())} for a generated 32-character password"
+            )
+            gw_files.restore()
+            measure(
+                "as deployed: + buffered stdout access log ("
+                + (
+                    deployed_log.group(0).split("fortress_main ")[1].split(" if=")[0]
+                    if deployed_log
+                    else "?"
+                )
+                + ")"
+            )
             res["experiments"] = ex
             gw_files.restore()
             gw_files = None
