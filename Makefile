@@ -87,9 +87,19 @@ unit: setup ## Unit tests: API and model helpers, dashboards/datasource files, a
 molecule: setup ## Molecule scenario SCENARIO (default: the full stack)
 	$(VENV)/bin/molecule test -s $(SCENARIO)
 
+# The rehearsal uses inventory/vm.example's group_vars as they are, plus a vault file encrypted here with
+# generated secrets and a generated vault password (both in a private temporary directory, removed afterwards).
 test-vm: setup engine ## Rehearse a VM deployment: fresh Debian instance with its own Docker engine (scenario vm)
-	FORTRESS_VM_PASSWORD=$$(openssl rand -hex 24) FORTRESS_VM_GRAFANA_PASSWORD=$$(openssl rand -hex 24) \
-	  $(VENV)/bin/molecule test -s vm
+	@vm=$$(mktemp -d /tmp/fortress-vm.XXXXXX); trap 'rm -rf "$$vm"' EXIT; \
+	password=$$(openssl rand -hex 24); \
+	mkdir -p "$$vm/group_vars/fortress"; \
+	cp inventory/vm.example/group_vars/fortress/main.yml "$$vm/group_vars/fortress/main.yml"; \
+	(umask 077; openssl rand -hex 32 > "$$vm/vault-password"; \
+	 printf 'vault_gateway_user: api-client\nvault_gateway_password: %s\nvault_grafana_admin_password: %s\n' \
+	   "$$password" "$$(openssl rand -hex 24)" > "$$vm/group_vars/fortress/vault.yml"); \
+	$(VENV)/bin/ansible-vault encrypt --vault-password-file "$$vm/vault-password" "$$vm/group_vars/fortress/vault.yml"; \
+	FORTRESS_VM_GROUP_VARS="$$vm/group_vars" ANSIBLE_VAULT_PASSWORD_FILE="$$vm/vault-password" \
+	FORTRESS_VM_PASSWORD="$$password" $(VENV)/bin/molecule test -s vm
 
 bench: setup ## Benchmark /predict through the gateway vs directly (numbers to bench/ and docs/BENCHMARK.md)
 	$(VENV)/bin/python bench/run.py
