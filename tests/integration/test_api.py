@@ -1,35 +1,29 @@
-"""The API containers: replicas, variants, bad input, hardening (reached on the backend network)."""
+"""The API containers: replicas, variants, bad input, models, exposure (reached on the backend
+network). Their hardening is asserted with every other container's in test_hardening.py."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from conftest import inspect
+from conftest import api_url, inspect, instances, v1_names
 
-
-def api_url(manifest, name: str, path: str = "/predict") -> str:
-    return f"http://{name}:{manifest['api_port']}{path}"
-
-
-def v1_names(manifest) -> list[str]:
-    return [f"api-v1-{i}" for i in range(1, manifest["v1_replicas"] + 1)]
+JSON = {"Content-Type": "application/json"}
 
 
 def test_every_api_container_runs_and_is_healthy(host, manifest):
-    for name in [*v1_names(manifest), "api-v2"]:
-        state = inspect(host, f"{manifest['project']}-{name}")["State"]
-        assert state["Running"], f"{name}: {state}"
-        assert state["Health"]["Status"] == "healthy", f"{name}: {state['Health']}"
+    assert v1_names(manifest), f"no v1 instance in the manifest: {manifest['api_instances']}"
+    for instance in instances(manifest):
+        state = inspect(host, instance["container"])["State"]
+        assert state["Running"], f"{instance['container']}: {state}"
+        assert state["Health"]["Status"] == "healthy", f"{instance['container']}: {state['Health']}"
 
 
 def test_v1_replicas_answer_with_distinct_replica_ids(manifest, backend_client):
     seen = {}
     for name in v1_names(manifest):
         r = backend_client.one(
-            api_url(manifest, name),
-            body='{"sentence": "I love it"}',
-            headers={"Content-Type": "application/json"},
+            api_url(manifest, name), body='{"sentence": "I love it"}', headers=JSON
         )
         assert r["status"] == 200, r
         seen[name] = r["headers"].get("x-replica")
@@ -38,9 +32,9 @@ def test_v1_replicas_answer_with_distinct_replica_ids(manifest, backend_client):
 
 def test_v1_returns_the_label_without_probabilities(manifest, backend_client):
     r = backend_client.one(
-        api_url(manifest, "api-v1-1"),
+        api_url(manifest, v1_names(manifest)[0]),
         body='{"sentence": "what a great day"}',
-        headers={"Content-Type": "application/json"},
+        headers=JSON,
     )
     assert r["status"] == 200, r
     body = json.loads(r["body"])
@@ -49,11 +43,9 @@ def test_v1_returns_the_label_without_probabilities(manifest, backend_client):
     assert r["headers"]["x-variant"] == "v1"
 
 
-def test_v2_returns_probabilities_for_every_class_summing_to_one(manifest, backend_client):
+def test_v2_returns_probabilities_for_every_class_summing_to_one(manifest, api_v2, backend_client):
     r = backend_client.one(
-        api_url(manifest, "api-v2"),
-        body='{"sentence": "this is awful"}',
-        headers={"Content-Type": "application/json"},
+        api_url(manifest, api_v2["name"]), body='{"sentence": "this is awful"}', headers=JSON
     )
     assert r["status"] == 200, r
     body = json.loads(r["body"])
@@ -81,7 +73,7 @@ BAD_INPUT = [
 )
 def test_bad_input_gets_a_4xx_json_error(manifest, backend_client, case, body, ctype, status):
     r = backend_client.one(
-        api_url(manifest, "api-v1-1"), body=body, headers={"Content-Type": ctype}
+        api_url(manifest, v1_names(manifest)[0]), body=body, headers={"Content-Type": ctype}
     )
     assert r["status"] == status, (case, r)
     err = json.loads(r["body"])
@@ -89,40 +81,44 @@ def test_bad_input_gets_a_4xx_json_error(manifest, backend_client, case, body, c
 
 
 def test_health_and_metrics_endpoints_answer(manifest, backend_client):
-    health = backend_client.one(api_url(manifest, "api-v2", "/health"), method="GET")
-    assert health["status"] == 200 and json.loads(health["body"])["status"] == "ok", health
-    metrics = backend_client.one(api_url(manifest, "api-v2", "/metrics"), method="GET")
-    assert metrics["status"] == 200, metrics
-    assert "api_requests_total" in metrics["body"] and "api_model_info" in metrics["body"]
+    for instance in instances(manifest):
+        health = backend_client.one(api_url(manifest, instance["name"], "/health"), method="GET")
+        assert health["status"] == 200, (instance["name"], health)
+        assert json.loads(health["body"])["status"] == "ok", (instance["name"], health)
+        metrics = backend_client.one(api_url(manifest, instance["name"], "/metrics"), method="GET")
+        assert metrics["status"] == 200, (instance["name"], metrics)
+        assert "api_requests_total" in metrics["body"], instance["name"]
+        assert "api_model_info" in metrics["body"], instance["name"]
 
 
 def test_each_variant_serves_its_model_version_read_only(host, manifest, backend_client):
     """Models are mounted per variant (models/<digest>/ on the host, read-only at /app/model)."""
-    models = manifest["api_models"]
-    for name in [*v1_names(manifest), "api-v2"]:
-        variant = "v2" if name == "api-v2" else "v1"
+    for instance in instances(manifest):
+        name, model = instance["name"], instance["model"]
         health = backend_client.one(api_url(manifest, name, "/health"), method="GET")
         assert health["status"] == 200, health
-        assert json.loads(health["body"])["model_version"] == models[variant]["version"], (
-            name,
-            health["body"],
-            models,
-        )
-        mounts = inspect(host, f"{manifest['project']}-{name}")["Mounts"]
-        model = [m for m in mounts if m["Destination"] == "/app/model"]
-        assert len(model) == 1 and model[0]["RW"] is False, mounts
-        assert model[0]["Source"].endswith(f"/models/{models[variant]['digest']}"), model
+        served = json.loads(health["body"])["model_version"]
+        assert served == model["version"], (name, health["body"], model)
+        mounts = inspect(host, instance["container"])["Mounts"]
+        mounted = [m for m in mounts if m["Destination"] == "/app/model"]
+        assert len(mounted) == 1 and mounted[0]["RW"] is False, mounts
+        assert mounted[0]["Source"].endswith(f"/models/{model['digest']}"), mounted
 
 
-def test_api_containers_are_hardened_and_not_published(host, manifest):
-    for name in [*v1_names(manifest), "api-v2"]:
-        info = inspect(host, f"{manifest['project']}-{name}")
-        hc = info["HostConfig"]
-        assert info["Config"]["User"] not in ("", "0", "root", "0:0"), name
-        assert hc["ReadonlyRootfs"] is True, name
-        assert hc["CapDrop"] == ["ALL"], name
-        assert "no-new-privileges" in hc["SecurityOpt"], name
-        assert hc["Memory"] > 0, name
-        assert hc["LogConfig"]["Config"].get("max-size"), name
-        assert hc["RestartPolicy"]["Name"] == "unless-stopped", name
-        assert not any((info["NetworkSettings"]["Ports"] or {}).values()), f"{name} is published"
+def test_api_containers_are_not_published(host, manifest):
+    for instance in instances(manifest):
+        info = inspect(host, instance["container"])
+        ports = info["NetworkSettings"]["Ports"] or {}
+        assert not any(ports.values()), f"{instance['container']} is published: {ports}"
+
+
+def test_api_containers_carry_their_aliases_on_the_backend_and_monitoring_networks(host, manifest):
+    """The name (X-Replica, the gateway's upstream, the scrape target) is a network alias."""
+    wanted = ["backend"] + (["monitoring"] if manifest["monitoring"]["enabled"] else [])
+    for instance in instances(manifest):
+        assert instance["name"] in instance["aliases"], instance
+        attached = inspect(host, instance["container"])["NetworkSettings"]["Networks"]
+        for network in (manifest["networks"][n] for n in wanted):
+            aliases = (attached.get(network) or {}).get("Aliases") or []
+            seen = {n: v.get("Aliases") for n, v in attached.items()}
+            assert set(instance["aliases"]) <= set(aliases), (instance, network, seen)

@@ -12,7 +12,16 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import Prober, auth_header, start_client
+from conftest import (
+    Prober,
+    auth_header,
+    burst_over_the_limit,
+    component_containers,
+    instances,
+    request_interval,
+    start_client,
+    variants,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitoring import dashboards as dash
@@ -60,7 +69,9 @@ def send(on_host: Prober, manifest, credentials):
     auth = auth_header(*credentials)
     url = f"https://localhost:{manifest['gateway']['https_port']}/predict"
 
-    def call(count: int = 1, headers: dict | None = None, interval: float = 0.15):
+    def call(count: int = 1, headers: dict | None = None, interval: float | None = None):
+        if interval is None:  # 0.15 s at 10 r/s: host clients share one rate-limit bucket
+            interval = request_interval(manifest, margin=1.5)
         hdrs = {"Content-Type": "application/json", **auth, **(headers or {})}
         return on_host(
             url,
@@ -87,19 +98,19 @@ def test_every_scrape_target_is_up(promql, manifest):
     result = wait_for(all_up, timeout=60)
     assert result, promql("up")
     replicas = {s["metric"].get("replica") for s in result if s["metric"].get("job") == "api"}
-    expected = {f"api-v1-{i}" for i in range(1, manifest["v1_replicas"] + 1)} | {"api-v2"}
+    expected = {i["name"] for i in instances(manifest)}
     assert replicas == expected, result
     jobs = {s["metric"]["job"] for s in result}
     assert len(jobs) >= 4, jobs  # api, nginx exporter, mtail, prometheus
     assert value(promql("nginx_up")) == 1
 
 
-def test_debug_traffic_moves_the_v2_series_and_not_v1(promql, send, mon):
+def test_debug_traffic_moves_the_v2_series_and_not_v1(promql, send, manifest, api_v2):
     v1 = 'sum(api_requests_total{handler="/predict",variant="v1"})'
     v2 = 'sum(api_requests_total{handler="/predict",variant="v2"})'
     time.sleep(SCRAPE_SECONDS)  # let earlier tests' traffic reach Prometheus first
     before_v1, before_v2 = value(promql(v1)), value(promql(v2))
-    results = send(count=5, headers={"X-Experiment-Group": "debug"})
+    results = send(count=5, headers={"X-Experiment-Group": manifest["gateway"]["experiment_value"]})
     assert all(r["status"] == 200 for r in results), results
     moved = wait_for(lambda: value(promql(v2)) >= before_v2 + 5, timeout=45)
     assert moved, (before_v2, promql(v2))
@@ -107,24 +118,31 @@ def test_debug_traffic_moves_the_v2_series_and_not_v1(promql, send, mon):
     assert value(promql(v1)) == before_v1, "debug traffic reached v1"
 
 
-def test_a_429_shows_up_in_the_gateway_status_metric(promql, send):
+def test_a_429_shows_up_in_the_gateway_status_metric(promql, send, manifest):
     expr = 'sum(gateway_http_requests_total{status="429"}) or vector(0)'
     before = value(promql(expr))
-    burst = send(count=30, interval=0)
+    burst = send(count=burst_over_the_limit(manifest, floor=30), interval=0)
     assert any(r["status"] == 429 for r in burst), [r["status"] for r in burst]
     assert wait_for(lambda: value(promql(expr)) > before, timeout=45), promql(expr)
     time.sleep(2)
 
 
-def test_request_rate_per_variant_is_queryable(promql, send):
-    send(count=6, interval=0.2)
-    send(count=3, headers={"X-Experiment-Group": "debug"}, interval=0.2)
+def test_request_rate_per_variant_is_queryable(promql, send, manifest):
+    interval = request_interval(manifest, margin=2.0)  # 0.2 s at 10 r/s
+    send(count=6, interval=interval)
+    if manifest["v2_enabled"]:
+        debug = {"X-Experiment-Group": manifest["gateway"]["experiment_value"]}
+        send(count=3, headers=debug, interval=interval)
+    expected = set(variants(manifest))
 
-    def both():
+    def every_variant():
         result = promql('sum by (variant) (rate(api_requests_total{handler="/predict"}[1m]))')
-        return result if {s["metric"].get("variant") for s in result} >= {"v1", "v2"} else None
+        return result if {s["metric"].get("variant") for s in result} >= expected else None
 
-    assert wait_for(both, timeout=45)
+    assert wait_for(every_variant, timeout=45), (
+        expected,
+        promql("sum by (variant) (api_requests_total)"),
+    )
 
 
 def test_every_dashboard_panel_query_returns_data(promql):
@@ -138,7 +156,9 @@ def test_every_dashboard_panel_query_returns_data(promql):
     assert not problems, "\n".join(problems)
 
 
-def test_backends_and_monitoring_are_not_reachable_from_the_public_side(host, manifest):
+def test_backends_and_monitoring_are_not_reachable_from_the_public_side(
+    host, manifest, gateway_inside
+):
     """From a client on the public network only the gateway's HTTP/HTTPS listeners answer."""
     client = start_client(
         host, manifest["api_image"], manifest["networks"]["public"], manifest["project"]
@@ -146,17 +166,17 @@ def test_backends_and_monitoring_are_not_reachable_from_the_public_side(host, ma
     try:
         probe = Prober(host, client)
         for url in (
-            "http://api-v1-1:8000/health",
-            "http://api-v2:8000/metrics",
+            *(f"http://{i['name']}:{manifest['api_port']}/metrics" for i in instances(manifest)),
             "http://nginx-exporter:9113/metrics",
             "http://prometheus:9090/-/ready",
             "http://gateway-mtail:3903/metrics",
         ):
             r = probe.one(url, method="GET", timeout=3)
             assert r["status"] is None, f"{url} answered from the public network: {r}"
-        status = probe.one("http://gateway:8081/stub_status", method="GET", timeout=3)
-        assert status["status"] in (None, 403), status
-        healthz = probe.one("https://gateway:8443/healthz", method="GET", insecure=True)
+        status_url = manifest["gateway"]["status_url"]
+        status = probe.one(status_url, method="GET", timeout=3)
+        assert status["status"] in (None, 403), (status_url, status)
+        healthz = probe.one(f"{gateway_inside}/healthz", method="GET", insecure=True)
         assert healthz["status"] == 200, healthz
     finally:
         host.run("docker rm -f %s", client)
@@ -164,7 +184,7 @@ def test_backends_and_monitoring_are_not_reachable_from_the_public_side(host, ma
 
 def test_monitoring_ports_bind_to_the_configured_address(host, manifest):
     bind = manifest["monitoring"]["prometheus_url"].split("//")[1].split(":")[0]
-    name = f"{manifest['project']}-prometheus"
-    info = json.loads(host.check_output("docker inspect %s", name))[0]
-    bindings = [b for ports in info["HostConfig"]["PortBindings"].values() for b in ports]
+    found = component_containers(host, manifest, "prometheus")
+    assert len(found) == 1, [c["Name"] for c in found]
+    bindings = [b for ports in found[0]["HostConfig"]["PortBindings"].values() for b in ports]
     assert bindings and all(b["HostIp"] == bind for b in bindings), bindings
