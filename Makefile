@@ -37,16 +37,30 @@ system-packages:
 
 $(STAMP): $(REQS) requirements.yml
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -r requirements/dev.txt -r requirements/test.txt
+	@# libpass replaced passlib and ships the same passlib/ directory: installed over passlib, uninstalling one
+	@# would delete the other's files. Remove both, then install libpass from the lock alone.
+	if $(VENV)/bin/pip show --quiet passlib 2>/dev/null; then $(VENV)/bin/pip uninstall --quiet --yes passlib libpass; fi
+	$(VENV)/bin/pip install --quiet -r requirements/dev.txt
+	@# The runtime lock has hashes, which puts pip in hash-checking mode for the whole command: its own step.
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/api.txt
+	$(VENV)/bin/pip install --quiet -r requirements/test.txt
 	$(VENV)/bin/pip install --quiet --no-deps -r requirements/corpus.txt
 	$(VENV)/bin/ansible-galaxy collection install -r requirements.yml >/dev/null
 	touch $@
 
-lock: ## Re-resolve requirements/dev.in into the lock file requirements/dev.txt
+# api.txt: resolved for the image (CPython 3.11 on manylinux x86_64, as sentiment_api_python_version and
+# sentiment_api_wheel_platforms), with the sha256 of every file of each pin (any architecture's wheel matches).
+# Pins already in api.txt are kept, as the model is trained with them; LOCK_UPGRADE=1 moves them (then `make model`).
+lock: ## Re-resolve requirements/dev.in into requirements/dev.txt and requirements/api.in into the hashed api.txt
+	rm -rf /tmp/fortress-lock-venv
 	python3 -m venv /tmp/fortress-lock-venv
 	/tmp/fortress-lock-venv/bin/pip install --quiet -r requirements/dev.in
 	{ echo '# Locked toolchain of the control node; generated from requirements/dev.in by `make lock`.'; \
 	  /tmp/fortress-lock-venv/bin/pip freeze; } > requirements/dev.txt
+	/tmp/fortress-lock-venv/bin/pip install --quiet uv==0.13.9
+	/tmp/fortress-lock-venv/bin/uv pip compile --quiet --native-tls --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 $(if $(LOCK_UPGRADE),--upgrade) \
+	  --custom-compile-command 'make lock' requirements/api.in -o requirements/api.txt
 	rm -rf /tmp/fortress-lock-venv
 
 model: setup ## Retrain the model from the labelled corpus into model/ (deterministic)
@@ -79,6 +93,11 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff
 	$(VENV)/bin/ansible-lint --offline
 	$(VENV)/bin/ruff check src tests roles bench
 	$(VENV)/bin/ruff format --check src tests roles bench
+	$(VENV)/bin/python scripts/roledocs.py check
+
+.PHONY: docs
+docs: setup ## Regenerate the variable tables of the READMEs from meta/argument_specs.yml
+	$(VENV)/bin/python scripts/roledocs.py write
 
 unit: setup ## Unit tests: API and model helpers, dashboards/datasource files, alert rules (promtool)
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit tests/monitoring \

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -69,6 +71,43 @@ def test_sha512_crypt_is_what_crypt_verifies(scheme, rounds):
     assert ("rounds=" in hashed) == (rounds != 5000)  # 5000 is crypt's implicit default
     assert crypt_verify("s3cret-pass", hashed)
     assert not crypt_verify("s3cret-pasS", hashed)
+
+
+def test_bcrypt_is_what_crypt_verifies():
+    hashed = htpasswd.htpasswd_hash("s3cret-pass", "bcrypt", 4)
+    assert hashed.startswith("$2b$04$"), hashed
+    assert crypt_verify("s3cret-pass", hashed), hashed
+    assert not crypt_verify("s3cret-pasS", hashed), hashed
+
+
+def test_bcrypt_hashes_the_72_bytes_crypt_reads_of_a_longer_password():
+    long_password = "é" * 50  # 100 bytes in UTF-8; bcrypt >= 5 refuses more than 72
+    hashed = htpasswd.htpasswd_hash(long_password, "bcrypt", 4)
+    assert crypt_verify(long_password, hashed), hashed
+    assert crypt_verify("é" * 36, hashed), "crypt(3) reads the first 72 bytes only"
+    assert not crypt_verify("é" * 35, hashed), hashed
+    assert htpasswd.htpasswd_hash(long_password, "bcrypt", 4, hashed) == hashed
+
+
+def test_hashing_warns_about_nothing():
+    """passlib 1.7.4 warns (it imports the deprecated stdlib crypt; bcrypt >= 4.1 breaks its version
+    probe); libpass, in a fresh interpreter that turns warnings into errors, must not."""
+    script = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('h', {str(PLUGIN)!r})\n"
+        "h = importlib.util.module_from_spec(spec); spec.loader.exec_module(h)\n"
+        "for scheme, rounds in (('ssha', 1000), ('sha512_crypt', 1000), ('bcrypt', 4)):\n"
+        "    current = h.htpasswd_hash('s3cret-pass', scheme, rounds)\n"
+        "    assert h.htpasswd_hash('s3cret-pass', scheme, rounds, current) == current\n"
+    )
+    errors = ["-W", "error::DeprecationWarning", "-W", "error::UserWarning"]
+    result = subprocess.run(
+        [sys.executable, *errors, "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize(

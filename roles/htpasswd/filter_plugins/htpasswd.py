@@ -7,6 +7,9 @@ nginx checks the password on *every* request, so the scheme is a per-request pri
   (generated secrets, like API tokens, which are stored with a plain salted digest everywhere).
 * ``sha512_crypt``: crypt(3) ``$6$``, 1000 rounds ≈ 0.5 ms of CPU per request (2-core VM).
 * ``bcrypt``: slow by design (cost 10 ≈ 70 ms per request).
+
+``sha512_crypt`` and ``bcrypt`` come from libpass (the maintained fork of passlib 1.7.4, providing
+the same ``passlib`` module) and, for bcrypt, the ``bcrypt`` package.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ SCHEMES = ("auto", "ssha", "sha512_crypt", "bcrypt")
 _SSHA_PREFIX = "{SSHA}"
 _SHA1_SIZE = 20
 _SSHA_SALT_SIZE = 8
+# bcrypt reads at most 72 bytes of a password (crypt(3), and so nginx, ignores the rest);
+# bcrypt >= 5 refuses longer input instead of truncating it.
+_BCRYPT_MAX_BYTES = 72
 
 
 def _ssha(password: bytes, salt: bytes) -> str:
@@ -45,8 +51,8 @@ def _passlib_handler(scheme: str, rounds: int):
         from passlib.hash import bcrypt, sha512_crypt
     except ImportError as exc:  # pragma: no cover - depends on the control node
         raise AnsibleFilterError(
-            f"htpasswd: the {scheme} scheme needs the Python package passlib on the control node "
-            "(pip install passlib in Ansible's virtualenv)"
+            f"htpasswd: the {scheme} scheme needs the Python package libpass on the control node "
+            "(pip install 'libpass[bcrypt]' in Ansible's virtualenv)"
         ) from exc
     if scheme == "sha512_crypt":
         return sha512_crypt.using(rounds=rounds)
@@ -76,16 +82,18 @@ def htpasswd_hash(password, scheme: str, rounds: int = 1000, current: str = "") 
     if scheme not in ("sha512_crypt", "bcrypt"):
         raise AnsibleFilterError(f"htpasswd: cannot hash with scheme {scheme!r}")
     handler = _passlib_handler(scheme, int(rounds))
+    # bcrypt: the bytes nginx's crypt(3) verifies.
+    material = secret.encode()[:_BCRYPT_MAX_BYTES] if scheme == "bcrypt" else secret
     if current and handler.identify(current):
         try:
             parsed = handler.from_string(current)
         except ValueError:
             parsed = None
         if parsed is not None and parsed.rounds == int(rounds):
-            again = handler.using(salt=parsed.salt).hash(secret)
+            again = handler.using(salt=parsed.salt).hash(material)
             if hmac.compare_digest(again, current):
                 return current
-    return handler.hash(secret)
+    return handler.hash(material)
 
 
 class FilterModule:
