@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.app import create_app
+from api.settings import Settings
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "src"))
-
-from api.app import create_app  # noqa: E402
-from api.settings import Settings  # noqa: E402
-
 MODEL_PATH = REPO / "model" / "model.joblib"
 METRICS_PATH = REPO / "model" / "metrics.json"
 
