@@ -1,10 +1,17 @@
-"""Pure helpers of src/gen_model.py on tiny in-memory data."""
+"""The model training steps (src/model_training, run by src/gen_model.py) on tiny in-memory data."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
-import gen_model
+from model_training import data, evaluation, features, training
+from model_training.card import render_model_card
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_deduplicate_keeps_one_copy_and_drops_conflicting_and_empty_texts() -> None:
@@ -16,24 +23,24 @@ def test_deduplicate_keeps_one_copy_and_drops_conflicting_and_empty_texts() -> N
         ("a day", "positive"),  # conflicting label: dropped entirely
         ("   ", "neutral"),
     ]
-    texts, labels, stats = gen_model.deduplicate(rows)
+    texts, labels, stats = data.deduplicate(rows)
     assert list(zip(texts, labels, strict=True)) == [
         ("bad day", "negative"),
         ("good day", "positive"),
     ]
-    assert stats == gen_model.DedupStats(rows=6, empty=1, duplicates=2, conflicting_texts=1, kept=2)
+    assert stats == data.DedupStats(rows=6, empty=1, duplicates=2, conflicting_texts=1, kept=2)
 
 
 def test_deduplicate_does_not_depend_on_row_order() -> None:
     rows = [(f"text {i}", "positive" if i % 2 else "negative") for i in range(20)]
-    assert gen_model.deduplicate(rows)[:2] == gen_model.deduplicate(reversed(rows))[:2]
+    assert data.deduplicate(rows)[:2] == data.deduplicate(reversed(rows))[:2]
 
 
 def test_split_is_stratified_80_20_and_deterministic() -> None:
     texts = [f"t{i}" for i in range(100)]
     labels = ["a"] * 50 + ["b"] * 30 + ["c"] * 20
-    first = gen_model.split(texts, labels, seed=7)
-    assert first == gen_model.split(texts, labels, seed=7)
+    first = data.split(texts, labels, seed=7)
+    assert first == data.split(texts, labels, seed=7)
     x_train, x_test, _, y_test = first
     assert (len(x_train), len(x_test)) == (80, 20)
     assert Counter(y_test) == {"a": 10, "b": 6, "c": 4}
@@ -43,17 +50,17 @@ def test_split_is_stratified_80_20_and_deterministic() -> None:
 def test_pipeline_learns_labels_from_data() -> None:
     texts = ["love it", "great stuff", "hate it", "awful stuff", "it is a table", "a chair"] * 5
     labels = ["pos", "pos", "neg", "neg", "neu", "neu"] * 5
-    pipeline = gen_model.build_pipeline(c=1.0, seed=0).fit(texts, labels)
+    pipeline = features.build_pipeline(c=1.0, seed=0).fit(texts, labels)
     assert list(pipeline.classes_) == ["neg", "neu", "pos"]
     assert pipeline.predict(["love it"])[0] == "pos"
 
 
 def test_process_specific_cache_is_dropped_before_dumping() -> None:
     texts = ["love it", "hate it", "a table"] * 4
-    pipeline = gen_model.build_pipeline(c=1.0, seed=0).fit(texts, ["p", "n", "o"] * 4)
+    pipeline = features.build_pipeline(c=1.0, seed=0).fit(texts, ["p", "n", "o"] * 4)
     vectorizers = [t for _, t in pipeline.named_steps["features"].transformer_list]
     assert any(hasattr(v, "_stop_words_id") for v in vectorizers)  # id() of an object
-    gen_model.drop_process_specific_state(pipeline)
+    training.drop_process_specific_state(pipeline)
     assert not any(hasattr(v, "_stop_words_id") for v in vectorizers)
     assert pipeline.predict(["love it"])[0] == "p"
 
@@ -63,12 +70,12 @@ def test_nb_weights_favour_class_specific_features() -> None:
     import scipy.sparse
 
     # feature 0 only in class "a", feature 1 in every document, feature 2 only in class "b"
-    features = scipy.sparse.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 1, 1.0]]))
+    matrix = scipy.sparse.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 1, 1.0]]))
     labels = ["a", "a", "b", "b"]
-    assert np.array_equal(gen_model.nb_weights(features, labels, beta=0.0), np.ones(3))
-    full = gen_model.nb_weights(features, labels, beta=1.0)
+    assert np.array_equal(features.nb_weights(matrix, labels, beta=0.0), np.ones(3))
+    full = features.nb_weights(matrix, labels, beta=1.0)
     assert full[1] == 0.0 and full[0] > 0.0 and np.isclose(full[0], full[2])
-    half = gen_model.nb_weights(features, labels, beta=0.5)
+    half = features.nb_weights(matrix, labels, beta=0.5)
     assert np.allclose(half, 0.5 + 0.5 * full)
 
 
@@ -77,14 +84,14 @@ def test_fitted_weights_are_folded_into_coef() -> None:
     import scipy.sparse
 
     rng = np.random.default_rng(0)
-    features = scipy.sparse.csr_matrix(rng.random((30, 5)))
+    matrix = scipy.sparse.csr_matrix(rng.random((30, 5)))
     labels = ["a", "b", "c"] * 10
     weights = np.array([0.5, 1.0, 2.0, 1.5, 0.1])
-    folded = gen_model.fit_weighted_classifier(features, labels, weights, c=1.0, seed=0)
-    plain = gen_model.build_classifier(1.0, 0).fit(features @ scipy.sparse.diags(weights), labels)
+    folded = features.fit_weighted_classifier(matrix, labels, weights, c=1.0, seed=0)
+    plain = features.build_classifier(1.0, 0).fit(matrix @ scipy.sparse.diags(weights), labels)
     assert np.allclose(
-        folded.decision_function(features),
-        plain.decision_function(features @ scipy.sparse.diags(weights)),
+        folded.decision_function(matrix),
+        plain.decision_function(matrix @ scipy.sparse.diags(weights)),
     )
 
 
@@ -96,9 +103,9 @@ def test_macro_f1_of_indices_matches_sklearn() -> None:
     y, predicted = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
     predicted[:5] = 0
     expected = f1_score(y, predicted, average="macro")
-    assert np.isclose(gen_model.macro_f1_of_indices(y, predicted, 3), expected)
+    assert np.isclose(evaluation.macro_f1_of_indices(y, predicted, 3), expected)
     # a class never predicted nor present scores 0, as sklearn with zero_division=0
-    assert gen_model.macro_f1_of_indices(np.array([0, 1]), np.array([0, 1]), 3) == 2 / 3
+    assert evaluation.macro_f1_of_indices(np.array([0, 1]), np.array([0, 1]), 3) == 2 / 3
 
 
 def test_tune_offsets_recovers_a_shifted_class_and_keeps_zero_when_nothing_helps() -> None:
@@ -107,10 +114,10 @@ def test_tune_offsets_recovers_a_shifted_class_and_keeps_zero_when_nothing_helps
     y = np.array([0, 1, 2] * 20)
     scores = np.eye(3)[y] * 2.0
     scores[:, 2] -= 2.5  # class 2 never wins without an offset
-    offsets, best = gen_model.tune_offsets(scores, y)
+    offsets, best = training.tune_offsets(scores, y)
     assert offsets[0] == 0.0 and best == 1.0
     assert (scores + offsets).argmax(axis=1).tolist() == y.tolist()
-    perfect, score = gen_model.tune_offsets(np.eye(3)[y], y)
+    perfect, score = training.tune_offsets(np.eye(3)[y], y)
     assert perfect.tolist() == [0.0, 0.0, 0.0] and score == 1.0
 
 
@@ -123,17 +130,36 @@ def test_trained_model_is_a_plain_pipeline_the_fast_path_reproduces() -> None:
     texts = ["love it", "great stuff", "hate it", "awful stuff", "it is a table", "a chair"] * 5
     labels = ["pos", "pos", "neg", "neg", "neu", "neu"] * 5
     offsets = {"neg": 0.0, "neu": 0.3, "pos": -0.2}
-    pipeline = gen_model.train(texts, labels, beta=0.5, c=1.0, offsets=offsets, seed=0)
+    pipeline = training.train(texts, labels, beta=0.5, c=1.0, offsets=offsets, seed=0)
     assert isinstance(pipeline, Pipeline) and list(pipeline.classes_) == ["neg", "neu", "pos"]
     assert pipeline.predict(["love it"])[0] == "pos"
-    no_offsets = gen_model.train(
+    no_offsets = training.train(
         texts, labels, beta=0.5, c=1.0, offsets=dict.fromkeys(offsets, 0.0), seed=0
     )
     shift = pipeline.decision_function(texts) - no_offsets.decision_function(texts)
     assert np.allclose(shift, [0.0, 0.3, -0.2])
-    gen_model.drop_process_specific_state(pipeline)
+    training.drop_process_specific_state(pipeline)
     served = SentimentModel(pipeline, version="test")
     assert served.uses_fast_path
     for sentence in (*CHECK_SENTENCES, "love it", "awful table"):
         _, proba = served.predict_proba(sentence)
         assert np.allclose(list(proba.values()), pipeline.predict_proba([sentence])[0], atol=1e-9)
+
+
+def test_model_card_renders_the_committed_card_from_the_committed_metrics() -> None:
+    metrics = json.loads((REPO / "model" / "metrics.json").read_text(encoding="utf-8"))
+    expected = (REPO / "model" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    rendered = render_model_card(metrics)
+    assert rendered == expected, "model/MODEL_CARD.md is not what card.py renders from metrics.json"
+
+
+def test_entry_point_keeps_its_command_line() -> None:
+    run = subprocess.run(
+        [sys.executable, str(REPO / "src" / "gen_model.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "--out" in run.stdout and "--seed" in run.stdout, run.stdout
