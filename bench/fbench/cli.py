@@ -1,0 +1,43 @@
+"""Command line of `make bench` (`python bench/run.py` or `python -m bench`)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from . import __doc__ as package_doc
+from . import report
+from .drive import run_benchmark
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    summary = " ".join((package_doc or "").split("\n\n")[0].split())
+    ap = argparse.ArgumentParser(description=summary)
+    ap.add_argument("--levels", default="1,8,32,64", help="concurrency levels (default 1,8,32,64)")
+    ap.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
+    ap.add_argument(
+        "--no-deploy", action="store_true", help="use the running fbench stack as it is"
+    )
+    ap.add_argument("--keep", action="store_true", help="leave the fbench stack running afterwards")
+    ap.add_argument(
+        "--purge", action="store_true", help="also remove fbench images, volumes and /opt/fbench"
+    )
+    ap.add_argument("--skip-breakdown", action="store_true")
+    ap.add_argument("--skip-experiments", action="store_true")
+    ap.add_argument(
+        "--skip-repeat", action="store_true", help="skip the repeated (warm) deployment run"
+    )
+    ap.add_argument(
+        "--render",
+        action="store_true",
+        help="only re-render docs/BENCHMARK.md from bench/results.json",
+    )
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render:
+        report.render_committed()
+        return 0
+    return run_benchmark(args)
