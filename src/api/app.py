@@ -15,11 +15,10 @@ from time import perf_counter
 
 import orjson
 from fastapi import FastAPI, Request
-from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from api.errors import JSON, ApiError, install_error_handlers
-from api.metrics import Metrics, ObservabilityMiddleware
+from api.metrics import Metrics, MetricsEndpoint, ObservabilityMiddleware
 from api.model import ModelLoadError, SentimentModel, load_model
 from api.settings import Settings
 from api.validation import check_content_length, check_content_type, parse_sentence
@@ -144,9 +143,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
         return Response(orjson.dumps(body), status_code=503, media_type=JSON)
 
-    @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
-        """Prometheus text exposition of this process's metrics."""
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    # Prometheus exposition of this process's metrics (GET and HEAD; other methods answer 405 JSON).
+    exposition = MetricsEndpoint(metrics.registry)
+    app.add_route(exposition.path, exposition, methods=["GET"], include_in_schema=False)
 
     return app

@@ -77,6 +77,39 @@ def test_metrics_move_after_a_prediction(v1_client: TestClient) -> None:
     assert 'api_request_duration_seconds_bucket{handler="/predict",le="0.0001"}' in after
 
 
+# What Prometheus sends on a scrape: it prefers OpenMetrics and accepts gzip.
+PROMETHEUS_SCRAPE_HEADERS = {
+    "accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    "accept-encoding": "gzip",
+}
+
+
+def test_a_prometheus_scrape_gets_uncompressed_text_format_0_0_4(v1_client: TestClient) -> None:
+    response = v1_client.get("/metrics", headers=PROMETHEUS_SCRAPE_HEADERS)
+    assert response.status_code == 200, response.text
+    content_type = response.headers["content-type"]
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8", response.headers
+    assert "content-encoding" not in response.headers, response.headers
+    assert "# TYPE api_requests_total counter" in response.text, response.text
+    assert "# EOF" not in response.text, "OpenMetrics, not the text format"
+
+
+def test_metrics_scrapes_are_counted_under_the_metrics_handler(v1_client: TestClient) -> None:
+    scrapes = ("api_requests_total", '{handler="/metrics",method="GET",status="200"}')
+    before = _sample(v1_client.get("/metrics").text, *scrapes)
+    after = v1_client.get("/metrics").text
+    assert _sample(after, *scrapes) == before + 1, after
+
+
+def test_metrics_answers_get_and_head_and_405_json_otherwise(v1_client: TestClient) -> None:
+    head = v1_client.head("/metrics")
+    assert head.status_code == 200 and head.content == b"", head.headers
+    response = v1_client.post("/metrics")
+    assert response.status_code == 405, response.text
+    assert response.json()["error"] == "method_not_allowed", response.text
+
+
 def test_metrics_expose_model_info(v2_client: TestClient) -> None:
     version = v2_client.get("/health").json()["model_version"]
     text = v2_client.get("/metrics").text
