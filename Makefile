@@ -27,7 +27,7 @@ setup: system-packages $(STAMP) ## Create .venv with the locked toolchain and th
 
 system-packages:
 	@missing=""; \
-	for tool in rsync:rsync; do \
+	for tool in rsync:rsync sudo:sudo; do \
 	  command -v "$${tool%%:*}" >/dev/null 2>&1 || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
