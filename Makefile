@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
-        engine molecule test-vm bench lock clean
+        engine molecule test-vm bench lock clean noop-timing
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,8 +91,8 @@ test: setup lint unit engine molecule test-vm ## Lint, unit tests, Molecule defa
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint --offline
-	$(VENV)/bin/ruff check src tests roles bench
-	$(VENV)/bin/ruff format --check src tests roles bench
+	$(VENV)/bin/ruff check src tests roles bench scripts plugins
+	$(VENV)/bin/ruff format --check src tests roles bench scripts plugins
 	$(VENV)/bin/python scripts/roledocs.py check
 
 .PHONY: docs
@@ -119,6 +119,11 @@ test-vm: setup engine ## Rehearse a VM deployment: fresh Debian instance with it
 	$(VENV)/bin/ansible-vault encrypt --vault-password-file "$$vm/vault-password" "$$vm/group_vars/fortress/vault.yml"; \
 	FORTRESS_VM_GROUP_VARS="$$vm/group_vars" ANSIBLE_VAULT_PASSWORD_FILE="$$vm/vault-password" \
 	FORTRESS_VM_PASSWORD="$$password" $(VENV)/bin/molecule test -s vm
+
+# 966e74c is the last commit before the stack contract and the fast no-change run (issue 10).
+NOOP_REFS ?= 966e74c WORKTREE@linear WORKTREE
+noop-timing: setup engine ## Time a no-change converge and --check --diff: before issue 10, plain strategy, now
+	$(VENV)/bin/python scripts/noop_timing.py $(NOOP_REFS)
 
 bench: setup ## Benchmark /predict through the gateway vs directly (numbers to bench/ and docs/BENCHMARK.md)
 	$(VENV)/bin/python bench/run.py
