@@ -6,10 +6,8 @@ Prometheus is queried from the target itself (it listens on the target's loopbac
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 from conftest import (
@@ -23,7 +21,6 @@ from conftest import (
     variants,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitoring import dashboards as dash
 
 SENTENCE = '{"sentence": "monitoring sees this"}'
