@@ -91,8 +91,8 @@ test: setup lint unit engine molecule test-vm ## Lint, unit tests, Molecule defa
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint --offline
-	$(VENV)/bin/ruff check src tests roles bench scripts plugins
-	$(VENV)/bin/ruff format --check src tests roles bench scripts plugins
+	$(VENV)/bin/ruff check src tests roles bench scripts playbooks/strategy_plugins
+	$(VENV)/bin/ruff format --check src tests roles bench scripts playbooks/strategy_plugins
 	$(VENV)/bin/python scripts/roledocs.py check
 
 .PHONY: docs
