@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
 import yaml
+from nginx_auth import crypt_verify, ssha_verify
 
 from fbench import breakdown, config, deploy, drive, experiments, hashing, measure, report
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = json.loads((REPO / "bench" / "results.json").read_text(encoding="utf-8"))
 PASSWORD = "k3Jx9vQ2mZ7pL0sT4wYb8nC1dF6gH5aE"
-
-
-def crypt_verify(password: str, hashed: str) -> bool:
-    """What nginx does for $6$ lines: crypt(3) with the stored hash as setting."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-
-    return crypt.crypt(password, hashed) == hashed
-
-
-def ssha_verify(password: str, hashed: str) -> bool:
-    """nginx's {SSHA} check: SHA-1 over password + the bytes after the 20-byte digest."""
-    raw = base64.b64decode(hashed.removeprefix("{SSHA}"))
-    return hashlib.sha1(password.encode() + raw[20:]).digest() == raw[:20]
 
 
 def test_report_from_committed_results_reproduces_benchmark_md_byte_for_byte() -> None:

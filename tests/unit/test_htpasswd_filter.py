@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.util
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
+from nginx_auth import crypt_verify, ssha_verify
 
 PLUGIN = Path(__file__).resolve().parents[2] / "roles/htpasswd/filter_plugins/htpasswd.py"
 spec = importlib.util.spec_from_file_location("htpasswd_filters", PLUGIN)
@@ -18,21 +16,6 @@ htpasswd = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(htpasswd)
 
 TOKEN = "k3Jx9vQ2mZ7pL0sT4wYb8nC1dF6gH5aE"  # 32 characters, like `openssl rand -base64 24`
-
-
-def crypt_verify(password: str, hashed: str) -> bool:
-    """What nginx does for $6$/$2b$ lines: crypt(3) with the stored hash as setting."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt
-
-    return crypt.crypt(password, hashed) == hashed
-
-
-def ssha_verify(password: str, hashed: str) -> bool:
-    """nginx's {SSHA} check (ngx_crypt_ssha): SHA-1 over password + the bytes after the digest."""
-    raw = base64.b64decode(hashed.removeprefix("{SSHA}"))
-    return hashlib.sha1(password.encode() + raw[20:]).digest() == raw[:20]
 
 
 @pytest.mark.parametrize(
