@@ -111,13 +111,14 @@ molecule: setup ## Molecule scenario SCENARIO (default: the full stack)
 test-vm: setup engine ## Rehearse a VM deployment: fresh Debian instance with its own Docker engine (scenario vm)
 	@vm=$$(mktemp -d /tmp/fortress-vm.XXXXXX); trap 'rm -rf "$$vm"' EXIT; \
 	password=$$(openssl rand -hex 24); \
-	mkdir -p "$$vm/group_vars/fortress"; \
+	mkdir -p "$$vm/group_vars/fortress" "$$vm/host_vars"; \
+	echo 'ansible_connection: docker' > "$$vm/host_vars/fortress-vm.yml"; \
 	cp inventory/vm.example/group_vars/fortress/main.yml "$$vm/group_vars/fortress/main.yml"; \
 	(umask 077; openssl rand -hex 32 > "$$vm/vault-password"; \
 	 printf 'vault_gateway_user: api-client\nvault_gateway_password: %s\nvault_grafana_admin_password: %s\n' \
 	   "$$password" "$$(openssl rand -hex 24)" > "$$vm/group_vars/fortress/vault.yml"); \
 	$(VENV)/bin/ansible-vault encrypt --vault-password-file "$$vm/vault-password" "$$vm/group_vars/fortress/vault.yml"; \
-	FORTRESS_VM_GROUP_VARS="$$vm/group_vars" ANSIBLE_VAULT_PASSWORD_FILE="$$vm/vault-password" \
+	FORTRESS_VM_GROUP_VARS="$$vm/group_vars" FORTRESS_VM_HOST_VARS="$$vm/host_vars" ANSIBLE_VAULT_PASSWORD_FILE="$$vm/vault-password" \
 	FORTRESS_VM_PASSWORD="$$password" $(VENV)/bin/molecule test -s vm
 
 # 966e74c is the last commit before the stack contract and the fast no-change run (issue 10).
