@@ -72,7 +72,9 @@ def test_http_redirects_to_https_with_308_keeping_path_and_query(on_host, gw):
     r = on_host.one(f"http://localhost:{gw['http_port']}/predict?x=1", body=SENTENCE, headers=JSON)
     assert r["status"] == 308, r
     port = "" if gw["https_port"] == 443 else f":{gw['https_port']}"
-    assert r["headers"]["location"] == f"https://localhost{port}/predict?x=1", r["headers"]
+    # The configured public host (nginx_gateway_public_host), never the client's Host header.
+    expected = f"https://{gw['public_host']}{port}/predict?x=1"
+    assert r["headers"]["location"] == expected, r["headers"]
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
