@@ -103,8 +103,16 @@ unit: setup ## Unit tests: API and model helpers, dashboards/datasource files, a
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit tests/monitoring \
 	  --deselect tests/monitoring/test_monitoring.py::test_panel_query_returns_data
 
+# When a scenario fails, the failed tests are listed again at the very end (a CI log may keep only its last lines).
+JUNIT_XML = /tmp/fortress-junit-$(1).xml
+define molecule_test
+rm -f $(call JUNIT_XML,$(1)); \
+FORTRESS_JUNIT_XML=$(call JUNIT_XML,$(1)) $(VENV)/bin/molecule test -s $(1) \
+  || { status=$$?; $(VENV)/bin/python scripts/test_failures.py $(call JUNIT_XML,$(1)); exit $$status; }
+endef
+
 molecule: setup ## Molecule scenario SCENARIO (default: the full stack)
-	$(VENV)/bin/molecule test -s $(SCENARIO)
+	@$(call molecule_test,$(SCENARIO))
 
 # The rehearsal uses inventory/vm.example's group_vars as they are, plus a vault file encrypted here with
 # generated secrets and a generated vault password (both in a private temporary directory, removed afterwards).
@@ -118,8 +126,9 @@ test-vm: setup engine ## Rehearse a VM deployment: fresh Debian instance with it
 	 printf 'vault_gateway_user: api-client\nvault_gateway_password: %s\nvault_grafana_admin_password: %s\n' \
 	   "$$password" "$$(openssl rand -hex 24)" > "$$vm/group_vars/fortress/vault.yml"); \
 	$(VENV)/bin/ansible-vault encrypt --vault-password-file "$$vm/vault-password" "$$vm/group_vars/fortress/vault.yml"; \
-	FORTRESS_VM_GROUP_VARS="$$vm/group_vars" FORTRESS_VM_HOST_VARS="$$vm/host_vars" ANSIBLE_VAULT_PASSWORD_FILE="$$vm/vault-password" \
-	FORTRESS_VM_PASSWORD="$$password" $(VENV)/bin/molecule test -s vm
+	export FORTRESS_VM_GROUP_VARS="$$vm/group_vars" FORTRESS_VM_HOST_VARS="$$vm/host_vars" \
+	  ANSIBLE_VAULT_PASSWORD_FILE="$$vm/vault-password"; \
+	export FORTRESS_VM_PASSWORD="$$password"; $(call molecule_test,vm)
 
 # 966e74c is the last commit before the stack contract and the fast no-change run (issue 10).
 NOOP_REFS ?= 966e74c WORKTREE@linear WORKTREE

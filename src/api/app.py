@@ -78,8 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Sentiment API",
         version=settings.variant,
         lifespan=lifespan,
+        # No interactive docs and no schema: the README documents the contract, and a schema
+        # would describe the service to anyone who reaches a replica.
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics

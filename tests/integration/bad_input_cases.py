@@ -149,6 +149,7 @@ def api_cases() -> list[dict[str, Any]]:
         case("root", 404, "not_found", path="/", method="GET", body=None),
         case("unknown_path", 404, "not_found", path="/nope"),
         case("docs", 404, "not_found", path="/docs", method="GET", body=None),
+        case("openapi", 404, "not_found", path="/openapi.json", method="GET", body=None),
         case("traversal_dotdot", 404, "not_found", path="/../etc/passwd", method="GET"),
         case("traversal_encoded_dots", 404, "not_found", path="/%2e%2e/%2e%2e/etc/passwd"),
         case("traversal_from_predict", 404, "not_found", path="/predict/../../etc/passwd"),

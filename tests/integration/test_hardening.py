@@ -64,6 +64,15 @@ CONFIGURED: dict[str, Callable[[Container], str | None]] = {
         else f"no no-new-privileges in {c['HostConfig']['SecurityOpt']}"
     ),
     "memory_limit": lambda c: None if c["HostConfig"]["Memory"] else "no memory limit",
+    "no_swap_beyond_memory": lambda c: (
+        None
+        if c["HostConfig"]["MemorySwap"] == c["HostConfig"]["Memory"]
+        else f"MemorySwap {c['HostConfig']['MemorySwap']} != Memory {c['HostConfig']['Memory']}"
+    ),
+    "cpu_limit": lambda c: None if c["HostConfig"]["NanoCpus"] else "no CPU limit",
+    "pids_limit": lambda c: (
+        None if (c["HostConfig"]["PidsLimit"] or 0) > 0 else "no limit on processes"
+    ),
     "restart_unless_stopped": lambda c: (
         None
         if c["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
@@ -107,6 +116,14 @@ def _memory_inside(c: Container, seen: dict[str, Any]) -> str | None:
     return None if limit == configured else f"cgroup limit inside {limit}, configured {configured}"
 
 
+def _tmp_noexec(c: Container, seen: dict[str, Any]) -> str | None:
+    options = seen["mounts"].get("/tmp")
+    if options is None:
+        return "no /tmp mount (expected a tmpfs)"
+    missing = {"noexec", "nosuid", "nodev"} - set(options.split(","))
+    return f"/tmp mounted without {sorted(missing)}: {options}" if missing else None
+
+
 # What the running process really has: property -> (container, seen inside -> problem or None).
 RUNNING: dict[str, Callable[[Container, dict[str, Any]], str | None]] = {
     "process_not_root": _process_uid,
@@ -118,6 +135,7 @@ RUNNING: dict[str, Callable[[Container, dict[str, Any]], str | None]] = {
     ),
     "root_fs_refuses_writes": _write_refused,
     "memory_limit_enforced_inside": _memory_inside,
+    "tmp_noexec_nosuid_nodev": _tmp_noexec,
 }
 
 
@@ -135,7 +153,15 @@ def seen_inside(host, name: str) -> dict[str, Any]:
         if cmd.rc == 0 and cmd.stdout.strip().isdigit():
             memory = int(cmd.stdout.strip())
             break
-    return {"status": status, "write": (write.rc, write.stderr), "memory": memory}
+    # mount point -> options, from the container's own mount table
+    mounts = {
+        fields[1]: fields[3]
+        for fields in (
+            line.split() for line in docker(host, "exec", name, "cat", "/proc/mounts").splitlines()
+        )
+        if len(fields) >= 4
+    }
+    return {"status": status, "write": (write.rc, write.stderr), "memory": memory, "mounts": mounts}
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,11 @@ def test_unknown_path_is_404(client: TestClient) -> None:
     assert_error(client.get("/does-not-exist"), 404, "not_found")
 
 
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_no_api_description_is_served(client: TestClient, path: str) -> None:
+    assert_error(client.get(path), 404, "not_found")
+
+
 @pytest.mark.parametrize(("method", "path"), [("GET", "/predict"), ("POST", "/health")])
 def test_wrong_method_is_405_with_allow_header(client: TestClient, method: str, path: str) -> None:
     response = client.request(method, path)

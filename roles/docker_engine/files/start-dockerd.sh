@@ -1,9 +1,11 @@
 #!/bin/sh
 # Start dockerd without a service manager, idempotently.
-# Usage: start-dockerd.sh PIDFILE LOGFILE SOCKET TIMEOUT
+# Usage: start-dockerd.sh PIDFILE LOGFILE SOCKET TIMEOUT [ROTATE_SIZE ROTATE_FILES]
+# With rotatelogs (apache2-utils) installed, dockerd's output is rotated by size: LOGFILE, LOGFILE.1, ... (a circular
+# list of ROTATE_FILES files of ROTATE_SIZE), without cron or logrotate; otherwise it is appended to LOGFILE.
 # Prints "running" when the engine already answers, "started" when this script started it.
 set -eu
-pidfile=$1 logfile=$2 socket=$3 timeout=$4
+pidfile=$1 logfile=$2 socket=$3 timeout=$4 rotate_size=${5:-10M} rotate_files=${6:-5}
 
 answers() {
     python3 - "$socket" <<'PY'
@@ -36,7 +38,12 @@ fi
 
 if [ ! -f "$pidfile" ]; then
     mkdir -p "$(dirname "$logfile")"
-    setsid nohup dockerd --pidfile "$pidfile" -H "unix://$socket" >>"$logfile" 2>&1 </dev/null &
+    if command -v rotatelogs >/dev/null 2>&1; then
+        setsid nohup sh -c 'dockerd --pidfile "$1" -H "unix://$2" 2>&1 | rotatelogs -n "$4" "$3" "$5"' \
+            start-dockerd "$pidfile" "$socket" "$logfile" "$rotate_files" "$rotate_size" </dev/null >/dev/null 2>&1 &
+    else
+        setsid nohup dockerd --pidfile "$pidfile" -H "unix://$socket" >>"$logfile" 2>&1 </dev/null &
+    fi
 fi
 
 i=0
