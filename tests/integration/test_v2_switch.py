@@ -9,19 +9,12 @@ Opt-in like the rolling update (two playbook runs): on in the Molecule scenarios
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from conftest import docker, v2_instance, wait_healthy
 from playbook import opt_in, run_playbook
 
-pytestmark = [
-    opt_in,
-    pytest.mark.skipif(
-        os.environ.get("FORTRESS_V2_SWITCH_TEST", "1") != "1",
-        reason="FORTRESS_V2_SWITCH_TEST=0: proven in another scenario",
-    ),
-]
+pytestmark = opt_in
 
 SENTENCE = '{"sentence": "switch the debug variant"}'
 TAGS = "secrets,api,gateway,monitoring,summary"
