@@ -38,6 +38,7 @@ def deployment_vars(manifest) -> dict[str, Any]:
         "fortress_network_public": manifest["networks"]["public"],
         "fortress_network_backend": manifest["networks"]["backend"],
         "fortress_network_monitoring": manifest["networks"]["monitoring"],
+        "fortress_network_monitoring_ui": manifest["networks"]["monitoring_ui"],
         "fortress_http_port": gateway["http_port"],
         "fortress_https_port": gateway["https_port"],
         "fortress_gateway_bind_address": gateway["bind_address"],

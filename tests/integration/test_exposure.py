@@ -78,3 +78,36 @@ def test_loopback_only_ports_refuse_connections_from_the_public_network(host, ma
         if reachable[port] != (ports[port] == "0.0.0.0")
     }
     assert not wrong, wrong
+
+
+# Components that publish a port and so need a network with a route out (the others have none).
+PUBLISHING = {"gateway", "prometheus", "grafana"}
+
+
+def test_backend_and_monitoring_networks_are_internal(host, manifest):
+    for key in ("backend", "monitoring"):
+        network = json.loads(docker(host, "network", "inspect", manifest["networks"][key]))[0]
+        assert network["Internal"] is True, f"{network['Name']} is not internal"
+
+
+def test_containers_that_publish_nothing_are_on_internal_networks_only(host, manifest, report):
+    """The engine drops what leaves an internal network's bridge for anywhere outside its subnet
+    (and what enters it from outside): the APIs, the exporter and mtail reach nothing beyond the
+    stack. (A route check would not do: Docker 20.10 still gives them a default route, and its
+    isolation rules stop the packets; tests must not send traffic outside to prove it.)"""
+    internal = {
+        n["Name"]
+        for n in json.loads(docker(host, "network", "inspect", *manifest["networks"].values()))
+        if n["Internal"]
+    }
+    checked, problems = [], {}
+    for c in stack_containers(host, manifest):
+        if (c["Config"]["Labels"] or {}).get("fortress.component", "") in PUBLISHING:
+            continue
+        name, networks = c["Name"].lstrip("/"), set(c["NetworkSettings"]["Networks"])
+        if networks - internal:
+            problems[name] = sorted(networks - internal)
+        checked.append(name)
+    assert checked, "no container without a published port found"
+    assert not problems, f"on networks with a way out: {problems}"
+    report(f"on internal networks only: {sorted(checked)}; internal networks {sorted(internal)}")
