@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
+from pathlib import PurePosixPath
 
 import pytest
 from conftest import (
@@ -20,6 +21,7 @@ from conftest import (
     start_client,
     variants,
 )
+from cryptography import x509
 
 from monitoring import dashboards as dash
 
@@ -100,6 +102,25 @@ def test_every_scrape_target_is_up(promql, manifest):
     jobs = {s["metric"]["job"] for s in result}
     assert len(jobs) >= 4, jobs  # api, nginx exporter, mtail, prometheus
     assert value(promql("nginx_up")) == 1
+
+
+def test_the_gateway_probe_verifies_tls_and_reports_the_certificate_expiry(host, promql, manifest):
+    """The blackbox exporter probes the gateway's TLS listener as a client would (chain verified
+    against the project's CA, then GET /healthz); its probe_ssl_earliest_cert_expiry, the input of
+    GatewayCertificateExpiresSoon, is the notAfter of the certificate the gateway serves."""
+
+    def probed():
+        result = promql('probe_success{job="gateway-probe"}')
+        return result if result and result[0]["value"][1] == "1" else None
+
+    assert wait_for(probed, timeout=60), promql('{job="gateway-probe"}')
+    expiry = value(promql('probe_ssl_earliest_cert_expiry{job="gateway-probe"}'))
+    served = host.file(str(PurePosixPath(manifest["ca_cert"]).with_name("server.crt")))
+    cert = x509.load_pem_x509_certificate(served.content_string.encode())
+    assert expiry == cert.not_valid_after_utc.timestamp(), (expiry, cert.not_valid_after_utc)
+    days = (expiry - time.time()) / 86400
+    assert days > 14, f"the gateway certificate expires in {days:.1f} days"
+    assert not promql('ALERTS{alertname="GatewayCertificateExpiresSoon"}')
 
 
 def test_debug_traffic_moves_the_v2_series_and_not_v1(promql, send, manifest, api_v2):
