@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
-        engine molecule test-vm bench lock clean noop-timing
+        engine molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare lock clean noop-timing
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -91,8 +91,8 @@ test: setup lint unit engine molecule test-vm ## Lint, unit tests, Molecule defa
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint --offline
-	$(VENV)/bin/ruff check src tests roles bench scripts playbooks/strategy_plugins
-	$(VENV)/bin/ruff format --check src tests roles bench scripts playbooks/strategy_plugins
+	$(VENV)/bin/ruff check src tests roles bench scripts vm playbooks/strategy_plugins
+	$(VENV)/bin/ruff format --check src tests roles bench scripts vm playbooks/strategy_plugins
 	$(VENV)/bin/python scripts/roledocs.py check
 
 .PHONY: docs
@@ -130,6 +130,20 @@ test-vm: setup engine ## Rehearse a VM deployment: fresh Debian instance with it
 	  ANSIBLE_VAULT_PASSWORD_FILE="$$vm/vault-password"; \
 	export FORTRESS_VM_PASSWORD="$$password"; $(call molecule_test,vm)
 
+# A real QEMU virtual machine (vm/fortress_vm): the cached Debian 12 image, a throw-away overlay booted under TCG (KVM
+# when usable), reached over SSH on a 127.0.0.1 forward; tests/qemu drives it as ops would and destroys it.
+test-qemu: setup engine ## Real-VM rehearsal: SSH, systemd, the engine through systemd, kill/restart, reboot (QEMU)
+	$(VENV)/bin/pytest -p no:cacheprovider tests/qemu -v -rs
+
+vm-image: setup ## Build (or reuse) the cached VM disk image
+	PYTHONPATH=vm $(VENV)/bin/python -m fortress_vm build
+
+vm-up: setup ## Boot a throw-away VM (NAME=fortress-vm): SSH on 127.0.0.1, its inventory under .cache/vm/run/NAME
+	PYTHONPATH=vm $(VENV)/bin/python -m fortress_vm up $(or $(NAME),fortress-vm)
+
+vm-down: ## Power off a VM started by vm-up and remove its overlay
+	PYTHONPATH=vm $(VENV)/bin/python -m fortress_vm down $(or $(NAME),fortress-vm)
+
 # 966e74c is the last commit before the stack contract and the fast no-change run (issue 10).
 NOOP_REFS ?= 966e74c WORKTREE@linear WORKTREE
 noop-timing: setup engine ## Time a no-change converge and --check --diff: before issue 10, plain strategy, now
@@ -137,6 +151,9 @@ noop-timing: setup engine ## Time a no-change converge and --check --diff: befor
 
 bench: setup ## Benchmark /predict through the gateway vs directly (numbers to bench/ and docs/BENCHMARK.md)
 	$(VENV)/bin/python bench/run.py
+
+bench-compare: setup ## Before/after in one run: the benchmark's load on the tree at REV (default: before the hardening) and on this one
+	$(VENV)/bin/python bench/run.py --compare $(or $(REV),f3b3db0) --levels $(or $(LEVELS),32)
 
 clean: ## Remove the virtualenv and caches (not deployed containers)
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from . import __doc__ as package_doc
 from . import report
+from .compare import run_compare
 from .drive import run_benchmark
 
 
@@ -28,6 +29,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--skip-repeat", action="store_true", help="skip the repeated (warm) deployment run"
     )
     ap.add_argument(
+        "--compare",
+        metavar="REV",
+        help="before/after: the same load on the tree at REV and on this one (fbench/compare.py)",
+    )
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of --compare (default 2: ABAB)")
+    ap.add_argument(
         "--render",
         action="store_true",
         help="only re-render docs/BENCHMARK.md from bench/results.json",
@@ -40,4 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.render:
         report.render_committed()
         return 0
+    if args.compare:
+        return run_compare(args)
     return run_benchmark(args)

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from . import config
@@ -55,8 +56,11 @@ def _parse_result(stdout: str) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def playbook(name: str, extra: dict[str, Any] | None, logname: str) -> dict[str, Any]:
-    """Run a playbook against the local inventory with the fbench variables; time and recap."""
+def playbook(
+    name: str, extra: dict[str, Any] | None, logname: str, root: Path = config.ROOT
+) -> dict[str, Any]:
+    """Run a playbook of the tree at `root` (this one by default) against the local inventory with
+    the fbench variables; time and recap."""
     config.LOG_DIR.mkdir(exist_ok=True)
     # Extra variables in a private file: they carry the benchmark user's password.
     extra_file = config.LOG_DIR / "extra-vars.json"
@@ -66,7 +70,7 @@ def playbook(name: str, extra: dict[str, Any] | None, logname: str) -> dict[str,
     cmd += [f"playbooks/{name}", "-e", f"@{extra_file}"]
     env = dict(
         os.environ,
-        ANSIBLE_CONFIG=str(config.ROOT / "ansible.cfg"),
+        ANSIBLE_CONFIG=str(root / "ansible.cfg"),
         PATH=f"{config.VENV_BIN}:{os.environ['PATH']}",
         **JSON_CALLBACK_ENV,
     )
@@ -75,7 +79,7 @@ def playbook(name: str, extra: dict[str, Any] | None, logname: str) -> dict[str,
     log(f"ansible-playbook {name} ({logname}), results in {result_file.relative_to(config.ROOT)}")
     start = time.monotonic()
     with result_file.open("w") as out, stderr_file.open("w") as err:
-        proc = subprocess.run(cmd, cwd=config.ROOT, env=env, stdout=out, stderr=err, timeout=1800)
+        proc = subprocess.run(cmd, cwd=root, env=env, stdout=out, stderr=err, timeout=1800)
     seconds = time.monotonic() - start
     result = _parse_result(result_file.read_text())
     if proc.returncode != 0 or result is None:
@@ -142,8 +146,9 @@ def wait_gateway(timeout: float = 60) -> None:
     raise SystemExit("gateway /healthz did not answer the benchmark client")
 
 
-def teardown(image: str, *, purge: bool) -> None:
-    """Remove the clients and the private stack; with `purge` its images, volumes and data too."""
+def teardown(image: str | None, *, purge: bool) -> None:
+    """Remove the clients and the private stack, and the client `image` unless None; with `purge`
+    the stack's images, volumes and data too."""
     log("teardown")
     for name in (config.CLIENT_PUBLIC, config.CLIENT_BACKEND):
         docker("rm", "-f", name, check=False)
@@ -151,7 +156,8 @@ def teardown(image: str, *, purge: bool) -> None:
         playbook("stop.yml", None, "stop")
     except (SystemExit, subprocess.SubprocessError) as exc:
         log(f"  stop.yml: {exc}")
-    docker("rmi", image, check=False)
+    if image:
+        docker("rmi", image, check=False)
     if not purge:
         return
     for ln in docker("images", "--format", "{{.Repository}}:{{.Tag}}").splitlines():
