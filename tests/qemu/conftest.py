@@ -50,9 +50,10 @@ def vm(figure):
 def playbook(vm: machine.Machine, *args: str, group_vars: dict, log: str) -> dict:
     """ansible-playbook over SSH against the VM (the README's command, this run's inventory); the
     play's results as data (ansible.posix.json), failing the test with the failed tasks."""
-    inventory = vm.inventory(group_vars)
+    inventory, vault_env = vm.inventory(group_vars)
     env = dict(
         os.environ,
+        **vault_env,
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
         ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json",
         PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",

@@ -18,7 +18,8 @@ def main(argv: list[str]) -> int:
         vm = machine.Machine(name=name)
         vm.create(image.build())
         seconds = vm.wait_ssh()
-        image.log(f"{name}: SSH after {seconds:.0f} s; inventory {vm.inventory()}")
+        inventory, env = vm.inventory()
+        image.log(f"{name}: SSH after {seconds:.0f} s; inventory {inventory} ({env})")
     elif verb == "down":
         machine.load(name).destroy()
     else:

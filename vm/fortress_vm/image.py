@@ -9,6 +9,7 @@ suite, the host's apt sources) names the cache directory: a second build reuses 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import shutil
 import subprocess
@@ -98,8 +99,9 @@ def ensure_host_tools() -> None:
     if missing:
         log(f"installing {' '.join(missing)}")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        run(["apt-get", "update", "-qq"], env=env)
-        run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env)
+        quiet = {"env": env, "stdout": subprocess.DEVNULL}
+        run(["apt-get", "update", "-qq"], **quiet)
+        run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], **quiet)
 
 
 def host_sources() -> dict[str, str]:
@@ -121,8 +123,10 @@ def release_mirror(sources: dict[str, str]) -> str:
 
 
 def digest() -> str:
-    h = hashlib.sha256(Path(__file__).read_bytes())
-    h.update("\0".join([SUITE, DISK_SIZE, *PACKAGES]).encode())
+    """Of what ends up in the image: packages, suite, size, the configuration code and files, and
+    the host's apt sources (not of the rest of this file: a log line does not rebuild the image)."""
+    parts = [SUITE, DISK_SIZE, USER, HOSTNAME, *PACKAGES, FIRSTBOOT, FIRSTBOOT_UNIT, NETWORK]
+    h = hashlib.sha256("\0".join([*parts, inspect.getsource(configure)]).encode())
     for path, text in sorted(host_sources().items()):
         h.update(f"{path}\0{text}".encode())
     return h.hexdigest()[:16]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -19,11 +21,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .image import CACHE, USER, log, run
+from .image import CACHE, ROOT, USER, log, run
+
+EXAMPLE_GROUP_VARS = ROOT / "inventory" / "vm.example" / "group_vars" / "fortress"
+VENV_BIN = ROOT / ".venv" / "bin"
 
 RUNS = CACHE / "run"
 # Guest ports forwarded to free ports on the host's 127.0.0.1.
 GUEST_PORTS = {"ssh": 22, "https": 443, "http": 80}
+HOST_KEY = re.compile(r"(?:ssh-(?:ed25519|rsa)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/]+=*")
 KEYS_BEGIN, KEYS_END = "-----BEGIN SSH HOST KEY KEYS-----", "-----END SSH HOST KEY KEYS-----"
 
 
@@ -124,7 +130,8 @@ class Machine:
         if KEYS_END not in text:
             return []
         block = text.rsplit(KEYS_BEGIN, 1)[-1].split(KEYS_END, 1)[0]
-        return [ln.strip() for ln in block.splitlines() if ln.strip().startswith("ssh-")]
+        # Console lines carry prefixes: "[ 41.7] unit[360]: ssh-ed25519 AAAA…".
+        return [m.group(0) for m in HOST_KEY.finditer(block)]
 
     def ssh_args(self) -> list[str]:
         return [
@@ -194,26 +201,51 @@ class Machine:
 
     # --- what Ansible needs -------------------------------------------------------------------
 
-    def inventory(self, group_vars: dict | None = None) -> Path:
-        """An inventory for ops' playbook run: host key checking on, this run's known_hosts."""
+    def inventory(self, extra_vars: dict | None = None) -> tuple[Path, dict[str, str]]:
+        """An inventory directory the way the README's VM runbook builds one: the host with its
+        forwarded SSH port (host key checking on, this run's known_hosts), inventory/vm.example's
+        group_vars, a vault of generated secrets encrypted with a generated vault password, and
+        `extra_vars`. Returns the directory and the environment (vault password file) to use."""
+        inv = self.dir / "inventory"
+        group_vars = inv / "group_vars" / "fortress"
+        group_vars.mkdir(parents=True, exist_ok=True)
         host = {
             "ansible_host": "127.0.0.1",
             "ansible_port": self.ports["ssh"],
             "ansible_user": USER,
             "ansible_become": True,
+            "ansible_python_interpreter": "/usr/bin/python3",
             "ansible_ssh_private_key_file": str(self.key),
             "ansible_ssh_common_args": (
                 f"-o UserKnownHostsFile={self.known_hosts} -o IdentitiesOnly=yes"
             ),
         }
-        inv = {
-            "all": {
-                "children": {"fortress": {"hosts": {self.name: host}, "vars": group_vars or {}}}
+        (inv / "hosts.yml").write_text(json.dumps({"fortress": {"hosts": {self.name: host}}}))
+        shutil.copy(EXAMPLE_GROUP_VARS / "main.yml", group_vars / "main.yml")
+        password_file = self.dir / "vault-password"
+        if not password_file.exists():
+            password_file.touch(mode=0o600)
+            password_file.write_text(secrets.token_hex(32) + "\n")
+            vault = group_vars / "vault.yml"
+            vault.touch(mode=0o600)
+            vault.write_text(json.dumps(self.secrets()))
+            run([str(VENV_BIN / "ansible-vault"), "encrypt", "--vault-password-file",
+                 str(password_file), str(vault)], capture_output=True)  # fmt: skip
+        (group_vars / "run.yml").write_text(json.dumps(extra_vars or {}))
+        return inv, {"ANSIBLE_VAULT_PASSWORD_FILE": str(password_file)}
+
+    def secrets(self) -> dict[str, str]:
+        """This run's generated secrets (kept beside the VM, 0600, removed with it)."""
+        path = self.dir / "secrets.json"
+        if not path.exists():
+            path.touch(mode=0o600)
+            values = {
+                "vault_gateway_user": "api-client",
+                "vault_gateway_password": secrets.token_hex(24),
+                "vault_grafana_admin_password": secrets.token_hex(24),
             }
-        }
-        path = self.dir / "inventory.json"
-        path.write_text(json.dumps(inv, indent=2))
-        return path
+            path.write_text(json.dumps(values))
+        return json.loads(path.read_text())
 
 
 def load(name: str = "fortress-vm") -> Machine:
