@@ -86,7 +86,7 @@ verify: setup ## Run the integration tests against a deployed stack (INVENTORY=i
 
 # ---------------------------------------------------------------------------------------------------------------
 # Tests
-test: setup lint unit engine molecule test-vm ## Lint, unit tests, Molecule default (the stack) and vm (fresh-VM rehearsal)
+test: setup lint unit engine molecule test-vm test-qemu ## Lint, unit tests, Molecule default (the stack) and vm (fresh host), a real QEMU VM
 
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	$(VENV)/bin/yamllint --strict .
