@@ -33,15 +33,17 @@ HOST_KEY = re.compile(r"(?:ssh-(?:ed25519|rsa)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/
 KEYS_BEGIN, KEYS_END = "-----BEGIN SSH HOST KEY KEYS-----", "-----END SSH HOST KEY KEYS-----"
 
 
-def accelerator() -> list[str]:
+def accelerator(
+    env: dict[str, str] | None = None, modules: Path = Path("/sys/module"), kvm: str = "/dev/kvm"
+) -> list[str]:
     """KVM when a usable one is present, else multi-threaded TCG. A /dev/kvm backed by the PVM
     module (kvm_pvm) needs a PVM-enlightened guest kernel, which Debian's is not: TCG there.
     FORTRESS_VM_ACCEL=kvm|tcg overrides the detection."""
-    choice = os.environ.get("FORTRESS_VM_ACCEL", "")
+    choice = (os.environ if env is None else env).get("FORTRESS_VM_ACCEL", "")
     if not choice:
-        hardware = any(Path(f"/sys/module/{m}").exists() for m in ("kvm_intel", "kvm_amd"))
-        pvm = Path("/sys/module/kvm_pvm").exists()
-        usable = os.access("/dev/kvm", os.R_OK | os.W_OK) and hardware and not pvm
+        hardware = any((modules / m).exists() for m in ("kvm_intel", "kvm_amd"))
+        pvm = (modules / "kvm_pvm").exists()
+        usable = os.access(kvm, os.R_OK | os.W_OK) and hardware and not pvm
         choice = "kvm" if usable else "tcg"
     if choice == "kvm":
         return ["-accel", "kvm", "-cpu", "host"]
