@@ -34,10 +34,8 @@ def measure_tree(label: str, root: Path, image: str, levels: list[int], duration
     rev = run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"]).stdout.strip()
     deployed = deploy.playbook("site.yml", None, f"compare-{label}", root=root)
     try:
-        pub_ip = deploy.start_client(config.CLIENT_PUBLIC, image, config.NET_PUBLIC)
-        deploy.start_client(config.CLIENT_BACKEND, image, config.NET_BACKEND)
-        exempt = {config.RATE_LIMIT_EXEMPT_VAR: [f"{pub_ip}/32"]}
-        deploy.playbook("site.yml", exempt, f"compare-{label}-exempt", root=root)
+        pub_ip = deploy.start_clients(image)
+        deploy.exempt_from_rate_limit(pub_ip, f"compare-{label}-exempt", root=root)
         deploy.wait_gateway()
         load = Load(CpuMeter(), replicas=len(deploy.api_v1_containers()))
         auth = basic_auth(config.USER, config.PASSWORD)

@@ -133,6 +133,21 @@ def start_client(name: str, image: str, network: str) -> str:
     return ip
 
 
+def start_clients(image: str) -> str:
+    """The public and backend clients of a measurement; returns the public one's address."""
+    pub_ip = start_client(config.CLIENT_PUBLIC, image, config.NET_PUBLIC)
+    start_client(config.CLIENT_BACKEND, image, config.NET_BACKEND)
+    return pub_ip
+
+
+def exempt_from_rate_limit(
+    client_ip: str, logname: str, root: Path = config.ROOT
+) -> dict[str, Any]:
+    """Re-run the playbook with the benchmark client exempt from the gateway's rate limit."""
+    exempt = {config.RATE_LIMIT_EXEMPT_VAR: [f"{client_ip}/32"]}
+    return playbook("site.yml", exempt, logname, root=root)
+
+
 def wait_gateway(timeout: float = 60) -> None:
     """Until the gateway answers /healthz to the public client (2xx)."""
     cmd = ["docker", "exec", config.CLIENT_PUBLIC, "wrk", "-t1", "-c1", "-d1s"]

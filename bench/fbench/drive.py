@@ -124,11 +124,9 @@ def _measure(
 ) -> None:
     if not args.no_deploy:
         _deploy(res, args, started_fresh)
-    pub_ip = deploy.start_client(config.CLIENT_PUBLIC, image, config.NET_PUBLIC)
-    deploy.start_client(config.CLIENT_BACKEND, image, config.NET_BACKEND)
+    pub_ip = deploy.start_clients(image)
     if not args.no_deploy:
-        exempt = {config.RATE_LIMIT_EXEMPT_VAR: [f"{pub_ip}/32"]}
-        res["deployment"]["exempt"] = deploy.playbook("site.yml", exempt, "deploy-exempt")
+        res["deployment"]["exempt"] = deploy.exempt_from_rate_limit(pub_ip, "deploy-exempt")
     load = Load(CpuMeter(), replicas=len(deploy.api_v1_containers()))
     res["meta"].update(client_public_ip=pub_ip, v1_replicas=load.replicas)
     deploy.wait_gateway()
