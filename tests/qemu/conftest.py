@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fortress_vm import image, machine
+from integration.playbook import failed_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES: list[str] = []
@@ -66,13 +67,7 @@ def playbook(vm: machine.Machine, *args: str, group_vars: dict, log: str) -> dic
     result = json.loads(out.read_text() or "{}")
     result["seconds"] = time.monotonic() - started
     stats = result.get("stats", {}).get(vm.name, {})
-    failed = [
-        f"{t['task']['name']}: {h.get('msg') or h.get('stderr')}"
-        for p in result.get("plays", [])
-        for t in p.get("tasks", [])
-        for h in t.get("hosts", {}).values()
-        if h.get("failed") or h.get("unreachable")
-    ]
+    failed = failed_tasks(result)
     tail = (vm.dir / f"{log}.log").read_text()[-2000:]
     assert proc.returncode == 0 and stats, (
         f"playbook failed (rc {proc.returncode}): {failed}\n{tail}"
