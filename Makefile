@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
-        engine molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare lock clean noop-timing
+        engine bundle molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare lock clean noop-timing
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,6 +76,10 @@ stop-project: setup ## Remove the stack's containers and networks (keeps images,
 
 deploy: setup ## Deploy to INVENTORY (e.g. make deploy INVENTORY=inventory/vm), asks for the vault password off-local
 	$(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(if $(filter inventory/local,$(INVENTORY)),,--ask-vault-pass)
+
+# BUNDLE_VARS=FILE: the image-shaping settings of the inventory the bundle is for (e.g. its group_vars main.yml).
+bundle: setup ## Make the offline bundle dist/fortress-bundle.tar (images, engine packages, models) for air-gapped targets
+	$(VENV)/bin/ansible-playbook -i inventory/local playbooks/bundle.yml $(if $(BUNDLE_VARS),-e @$(BUNDLE_VARS))
 
 engine: setup ## Only ensure the Docker engine and base image on this machine
 	$(VENV)/bin/ansible-playbook -i inventory/local playbooks/site.yml --tags engine
@@ -138,8 +142,8 @@ test-qemu: setup engine ## Real-VM rehearsal: SSH, systemd, the engine through s
 vm-image: setup ## Build (or reuse) the cached VM disk image
 	PYTHONPATH=vm $(VENV)/bin/python -m fortress_vm build
 
-vm-up: setup ## Boot a throw-away VM (NAME=fortress-vm): SSH on 127.0.0.1, its inventory under .cache/vm/run/NAME
-	PYTHONPATH=vm $(VENV)/bin/python -m fortress_vm up $(or $(NAME),fortress-vm)
+vm-up: setup ## Boot a throw-away VM (NAME=fortress-vm, AIR_GAPPED=1: no way out): SSH on 127.0.0.1, inventory in .cache/vm/run/NAME
+	PYTHONPATH=vm $(VENV)/bin/python -m fortress_vm up $(or $(NAME),fortress-vm) $(if $(AIR_GAPPED),--air-gapped)
 
 vm-down: ## Power off a VM started by vm-up and remove its overlay
 	PYTHONPATH=vm $(VENV)/bin/python -m fortress_vm down $(or $(NAME),fortress-vm)

@@ -1,4 +1,4 @@
-"""python -m fortress_vm build | up [NAME] | down [NAME] | ssh [NAME] [COMMAND]"""
+"""python -m fortress_vm build | up [NAME] [--air-gapped] | down [NAME] | ssh [NAME] [COMMAND]"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def main(argv: list[str]) -> int:
     if verb == "build":
         print(image.build(force="--force" in argv))
     elif verb == "up":
-        vm = machine.Machine(name=name)
+        vm = machine.Machine(name=name, air_gapped="--air-gapped" in argv)
         vm.create(image.build())
         seconds = vm.wait_ssh()
         inventory, env = vm.inventory()

@@ -61,6 +61,8 @@ class Machine:
     name: str = "fortress-vm"
     memory_mb: int = 3072
     cpus: int = 2
+    # restrict=on: QEMU's NAT lets nothing out (no mirror, no DNS); the 127.0.0.1 forwards work.
+    air_gapped: bool = False
     ports: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -111,6 +113,7 @@ class Machine:
         forwards = ",".join(
             f"hostfwd=tcp:127.0.0.1:{self.ports[n]}-:{guest}" for n, guest in GUEST_PORTS.items()
         )
+        restrict = "restrict=on," if self.air_gapped else ""
         cmd = [
             "qemu-system-x86_64", *accelerator(), "-machine", "q35", "-smp", str(self.cpus),
             "-m", str(self.memory_mb), "-display", "none", "-daemonize",
@@ -120,7 +123,8 @@ class Machine:
             "-kernel", str(image / "vmlinuz"), "-initrd", str(image / "initrd.img"),
             "-append", f"root=/dev/vda rw console=ttyS0 fortress.ssh_key={pubkey}",
             "-drive", f"file={self.dir / 'overlay.qcow2'},if=virtio,format=qcow2",
-            "-netdev", f"user,id=net0,{forwards}", "-device", "virtio-net-pci,netdev=net0",
+            "-netdev", f"user,id=net0,{restrict}{forwards}",
+            "-device", "virtio-net-pci,netdev=net0",
         ]  # fmt: skip
         accel = " ".join(accelerator()[:2])
         log(f"booting {self.name} ({accel}), ssh on 127.0.0.1:{self.ports['ssh']}")
