@@ -77,9 +77,9 @@ stop-project: setup ## Remove the stack's containers and networks (keeps images,
 deploy: setup ## Deploy to INVENTORY (e.g. make deploy INVENTORY=inventory/vm), asks for the vault password off-local
 	$(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(if $(filter inventory/local,$(INVENTORY)),,--ask-vault-pass)
 
-# BUNDLE_VARS=FILE: the image-shaping settings of the inventory the bundle is for (e.g. its group_vars main.yml).
+# The roles' defaults, as a target has them; BUNDLE_VARS=FILE adds an inventory's settings (e.g. its group_vars main.yml).
 bundle: setup ## Make the offline bundle dist/fortress-bundle.tar (images, engine packages, models) for air-gapped targets
-	$(VENV)/bin/ansible-playbook -i inventory/local playbooks/bundle.yml $(if $(BUNDLE_VARS),-e @$(BUNDLE_VARS))
+	$(VENV)/bin/ansible-playbook -i localhost, playbooks/bundle.yml $(if $(BUNDLE_VARS),-e @$(BUNDLE_VARS))
 
 engine: setup ## Only ensure the Docker engine and base image on this machine
 	$(VENV)/bin/ansible-playbook -i inventory/local playbooks/site.yml --tags engine
@@ -90,7 +90,7 @@ verify: setup ## Run the integration tests against a deployed stack (INVENTORY=i
 
 # ---------------------------------------------------------------------------------------------------------------
 # Tests
-test: setup lint unit engine molecule test-vm test-qemu ## Lint, unit tests, Molecule default (the stack) and vm (fresh host), a real QEMU VM
+test: setup lint unit engine molecule test-vm ## Lint, unit tests, Molecule default (the stack) and vm (an air-gapped fresh host)
 
 lint: setup ## yamllint, ansible-lint (production profile), ruff
 	$(VENV)/bin/yamllint --strict .
@@ -119,12 +119,14 @@ molecule: setup ## Molecule scenario SCENARIO (default: the full stack)
 	@$(call molecule_test,$(SCENARIO))
 
 # The rehearsal uses inventory/vm.example's group_vars as they are, plus a vault file encrypted here with
-# generated secrets and a generated vault password (both in a private temporary directory, removed afterwards).
-test-vm: setup engine ## Rehearse a VM deployment: fresh Debian instance with its own Docker engine (scenario vm)
+# generated secrets and a generated vault password (both in a private temporary directory, removed afterwards),
+# and deploys the offline bundle (make bundle): the instance has no apt source and builds nothing.
+test-vm: setup engine bundle ## Rehearse an air-gapped VM: fresh Debian instance, own Docker engine, from the bundle (scenario vm)
 	@vm=$$(mktemp -d /tmp/fortress-vm.XXXXXX); trap 'rm -rf "$$vm"' EXIT; \
 	password=$$(openssl rand -hex 24); \
 	mkdir -p "$$vm/group_vars/fortress" "$$vm/host_vars"; \
-	echo 'ansible_connection: docker' > "$$vm/host_vars/fortress-vm.yml"; \
+	printf 'ansible_connection: docker\nfortress_images_from: bundle\nfortress_bundle: %s\n' \
+	  "$(CURDIR)/dist/fortress-bundle.tar" > "$$vm/host_vars/fortress-vm.yml"; \
 	cp inventory/vm.example/group_vars/fortress/main.yml "$$vm/group_vars/fortress/main.yml"; \
 	(umask 077; openssl rand -hex 32 > "$$vm/vault-password"; \
 	 printf 'vault_gateway_user: api-client\nvault_gateway_password: %s\nvault_grafana_admin_password: %s\n' \
@@ -135,8 +137,9 @@ test-vm: setup engine ## Rehearse a VM deployment: fresh Debian instance with it
 	export FORTRESS_VM_PASSWORD="$$password"; $(call molecule_test,vm)
 
 # A real QEMU virtual machine (vm/fortress_vm): the cached Debian 12 image, a throw-away overlay booted under TCG (KVM
-# when usable), reached over SSH on a 127.0.0.1 forward; tests/qemu drives it as ops would and destroys it.
-test-qemu: setup engine ## Real-VM rehearsal: SSH, systemd, the engine through systemd, kill/restart, reboot (QEMU)
+# when usable), air-gapped, reached over SSH on a 127.0.0.1 forward; tests/qemu deploys the offline bundle
+# (make bundle) to it as ops would and destroys it.
+test-qemu: setup engine ## Air-gapped real VM (QEMU): the whole stack from the bundle over SSH, systemd, kill, reboot
 	$(VENV)/bin/pytest -p no:cacheprovider tests/qemu -v -rs
 
 vm-image: setup ## Build (or reuse) the cached VM disk image

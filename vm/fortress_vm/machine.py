@@ -122,7 +122,9 @@ class Machine:
             "-monitor", f"unix:{self.dir / 'monitor.sock'},server,nowait",
             "-kernel", str(image / "vmlinuz"), "-initrd", str(image / "initrd.img"),
             "-append", f"root=/dev/vda rw console=ttyS0 fortress.ssh_key={pubkey}",
-            "-drive", f"file={self.dir / 'overlay.qcow2'},if=virtio,format=qcow2",
+            # A throw-away overlay: cache=unsafe skips the host's flushes (the guest's view, reboots
+            # included, stays consistent; a host crash would lose it, and the overlay with it).
+            "-drive", f"file={self.dir / 'overlay.qcow2'},if=virtio,format=qcow2,cache=unsafe",
             "-netdev", f"user,id=net0,{restrict}{forwards}",
             "-device", "virtio-net-pci,netdev=net0",
         ]  # fmt: skip
