@@ -15,6 +15,8 @@ import time
 import pytest
 from conftest import Gateway, playbook, prometheus_query
 
+from fortress_vm import machine
+
 
 def test_the_vm_looks_like_a_cloud_vm(vm):
     """systemd as PID 1, `ops` with key-only login (no password) and passwordless sudo, host keys
@@ -55,7 +57,13 @@ def changed(result: dict) -> str:
 
 
 def bundle_vars(bundle) -> dict:
-    return {"fortress_images_from": "bundle", "fortress_bundle": str(bundle)}
+    """The bundle; healthchecks paced for emulation (a `docker exec` of Python takes seconds)."""
+    scale = 1 if " ".join(machine.accelerator()).startswith("-accel kvm") else 6
+    return {
+        "fortress_images_from": "bundle",
+        "fortress_bundle": str(bundle),
+        "fortress_healthcheck_scale": scale,
+    }
 
 
 def test_the_engine_runs_under_systemd_and_starts_at_boot(vm, deployed):
