@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
-        engine bundle molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare lock clean noop-timing
+        engine bundle molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare bench-model lock clean noop-timing
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -161,6 +161,9 @@ bench: setup ## Benchmark /predict through the gateway vs directly (numbers to b
 
 bench-compare: setup ## Before/after in one run: the benchmark's load on the tree at REV (default: before the hardening) and on this one
 	$(VENV)/bin/python bench/run.py --compare $(or $(REV),f3b3db0) --levels $(or $(LEVELS),32)
+
+bench-model: setup ## The model file formats side by side: safetensors (served) vs joblib vs skops (size, load, cold start, p50)
+	$(VENV)/bin/python bench/modelfile.py
 
 clean: ## Remove the virtualenv and caches (not deployed containers)
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

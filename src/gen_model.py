@@ -1,4 +1,4 @@
-"""Train the sentiment model and write ``model.joblib``, ``metrics.json`` and ``MODEL_CARD.md``.
+"""Train the sentiment model; write ``model.safetensors``, ``metrics.json`` and ``MODEL_CARD.md``.
 
 Entry point of ``make model``: ``python src/gen_model.py [--out model/] [--seed 42]``.
 The steps live in the ``model_training`` package (data, features, training, evaluation, card).

@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             model = load_model(settings.model_path, settings.metrics_path)
         except ModelLoadError as exc:
             logger.error("model not loaded, answering 503: %s", exc)
+            app.state.load_error = str(exc)
         except Exception:
             logger.exception("model not loaded, answering 503")
         else:
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.loaded = None
+    app.state.load_error = ""
     install_error_handlers(app)
     app.add_middleware(
         ObservabilityMiddleware,
@@ -140,7 +142,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = {
             "status": "unavailable",
             "error": "model_not_loaded",
-            "detail": "the model is not loaded",
+            "detail": f"the model is not loaded: {app.state.load_error}"
+            if app.state.load_error
+            else "the model is not loaded",
             **meta,
             "model_version": None,
         }

@@ -1,8 +1,9 @@
 """Loading the sentiment model and running single-sentence inference.
 
-The model file is a pickled scikit-learn ``Pipeline`` written by ``src/gen_model.py``; it is
-trusted input (joblib files execute code when loaded). Labels always come from
-``pipeline.classes_``.
+The model file is a scikit-learn ``Pipeline`` stored by ``api.modelfile`` (safetensors: loading
+it runs no code from the file), written by ``src/gen_model.py`` with its sha256 in metrics.json;
+a file whose sha256 differs from the recorded one is refused before it is read. Labels always
+come from ``pipeline.classes_``.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
+from api import modelfile
 from api.fastpath import LinearTextScorer
 
 logger = logging.getLogger(__name__)
@@ -79,29 +80,52 @@ class SentimentModel:
         return self.classes[best], dict(zip(self.classes, proba, strict=True))
 
 
-def read_model_version(metrics_path: Path, model_path: Path) -> str:
-    """``model_version`` from metrics.json, else the first 12 hex of the model's sha256."""
+def read_training_record(metrics_path: Path) -> dict[str, Any]:
+    """metrics.json, as training wrote it; ModelLoadError when it is missing or not an object."""
     try:
-        version = json.loads(metrics_path.read_text(encoding="utf-8"))["model_version"]
-        if isinstance(version, str) and version:
-            return version
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        logger.warning("no model_version in %s (%s); hashing the model file", metrics_path, exc)
-    return hashlib.sha256(model_path.read_bytes()).hexdigest()[:12]
+        record = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"training record not found: {metrics_path}") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"unreadable training record {metrics_path}: {exc}") from exc
+    if not isinstance(record, dict):
+        raise ModelLoadError(f"{metrics_path} is not a JSON object")
+    return record
+
+
+def verify_model_file(model_path: Path, record: dict[str, Any], metrics_path: Path) -> str:
+    """The model file's sha256 when it is the one training recorded; ModelLoadError otherwise."""
+    expected = record.get("model_sha256")
+    if not isinstance(expected, str) or len(expected) != 64:
+        raise ModelLoadError(
+            f"{metrics_path} records no model_sha256: refusing to load {model_path}"
+        )
+    try:
+        digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"model file not found: {model_path}") from exc
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model {model_path}: {exc}") from exc
+    if digest != expected:
+        raise ModelLoadError(
+            f"{model_path} has sha256 {digest}, training recorded {expected} in {metrics_path}: "
+            "refusing to load a model file that is not the one trained"
+        )
+    return digest
 
 
 def load_model(model_path: Path, metrics_path: Path) -> SentimentModel:
-    """Load and sanity-check the pipeline; raise ModelLoadError with a readable reason."""
+    """Verify, load and sanity-check the pipeline; raise ModelLoadError with a readable reason."""
+    record = read_training_record(metrics_path)
+    digest = verify_model_file(model_path, record, metrics_path)
     try:
-        pipeline = joblib.load(model_path)
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"model file not found: {model_path}") from exc
-    except Exception as exc:
-        raise ModelLoadError(f"cannot load model {model_path}: {type(exc).__name__}") from exc
-    for attribute in ("predict", "predict_proba", "classes_"):
-        if not hasattr(pipeline, attribute):
-            raise ModelLoadError(f"{model_path} is not a fitted classifier (no {attribute})")
-    model = SentimentModel(pipeline, read_model_version(metrics_path, model_path))
+        pipeline = modelfile.load(model_path)
+    except modelfile.ModelFileError as exc:
+        raise ModelLoadError(f"cannot load model {model_path}: {exc}") from exc
+    version = record.get("model_version")
+    if not isinstance(version, str) or not version:
+        version = digest[:12]
+    model = SentimentModel(pipeline, version)
     model.predict("warm up")
     model.predict_proba("warm up")
     return model

@@ -6,7 +6,7 @@ Both variants run the same code; ``API_VARIANT`` only switches what ``/predict``
 | ------------------------ | ----------------------------------------- |
 | ``API_VARIANT``          | ``v1`` (``v1`` or ``v2``, else startup error) |
 | ``API_REPLICA_ID``       | the host name                             |
-| ``API_MODEL_PATH``       | ``<repo>/model/model.joblib``             |
+| ``API_MODEL_PATH``       | ``<repo>/model/model.safetensors``        |
 | ``API_MODEL_METRICS_PATH`` | ``metrics.json`` beside the model       |
 | ``API_MAX_SENTENCE_CHARS`` | ``5000``                                |
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VARIANTS: tuple[str, ...] = ("v1", "v2")
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "model" / "model.joblib"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "model" / "model.safetensors"
 DEFAULT_METRICS_PATH = DEFAULT_MODEL_PATH.with_name("metrics.json")
 DEFAULT_MAX_SENTENCE_CHARS = 5000
 

@@ -1,4 +1,4 @@
-"""Run the steps and write ``model.joblib``, ``metrics.json`` and ``MODEL_CARD.md``."""
+"""Run the steps and write ``model.safetensors``, ``metrics.json`` and ``MODEL_CARD.md``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from . import data, evaluation, features, training
 from .card import render_model_card
 
 DESCRIPTION = (
-    "Train the sentiment model and write ``model.joblib``, ``metrics.json`` and ``MODEL_CARD.md``."
+    "Train the sentiment model: ``model.safetensors``, ``metrics.json`` and ``MODEL_CARD.md``."
 )
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "model"
 
@@ -64,9 +64,13 @@ def build_metrics(
 ) -> dict[str, Any]:
     """metrics.json; every key but ``timings`` is reproducible from the same inputs."""
     x_train, x_test, y_train, _ = split
+    digest = data.sha256_file(model_path)
     return {
-        "model_version": data.sha256_file(model_path)[:12],
-        "model_version_source": "first 12 hex of sha256 of model.joblib (byte-deterministic)",
+        # The API loads the model file only when its sha256 is this one (api.model).
+        "model_file": model_path.name,
+        "model_sha256": digest,
+        "model_version": digest[:12],
+        "model_version_source": f"first 12 hex of sha256 of {model_path.name} (byte-deterministic)",
         "classes": [str(label) for label in pipeline.classes_],
         **scores,
         "train_size": len(x_train),
@@ -86,7 +90,7 @@ def build_metrics(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import joblib
+    from api import modelfile
 
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -100,9 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     pipeline = training.train(x_train, y_train, cv["beta"], cv["C"], cv["offsets"], args.seed)
     training_seconds = time.perf_counter() - started
 
-    model_path = args.out / "model.joblib"
-    training.drop_process_specific_state(pipeline)
-    joblib.dump(pipeline, model_path, compress=3)
+    model_path = args.out / modelfile.MODEL_FILE
+    modelfile.save(pipeline, model_path)
     scores = evaluation.evaluate(pipeline, x_test, y_test)
     latency = evaluation.measure_latency(pipeline, x_test)
 

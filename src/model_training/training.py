@@ -131,10 +131,3 @@ def train(
         [offsets[str(label)] for label in classifier.classes_]
     )
     return Pipeline([("features", features), ("clf", classifier)])
-
-
-def drop_process_specific_state(pipeline: Any) -> None:
-    """Make the pickle byte-deterministic: sklearn's vectorizers cache ``id(stop_words)``
-    (a memory address) in ``_stop_words_id``; it is only a cache and is rebuilt on use."""
-    for _, transformer in pipeline.named_steps["features"].transformer_list:
-        vars(transformer).pop("_stop_words_id", None)

@@ -66,7 +66,32 @@ def run_playbook(
     manifest, extra_vars: dict[str, Any], tags: str, timeout: float = 900
 ) -> dict[str, dict[str, int]]:
     """Re-run the plays of `tags` in playbooks/site.yml from this runner against the stack and
-    return the per-host stats of the ansible.posix.json callback (ok, changed, failures, ...).
+    return the per-host stats of the ansible.posix.json callback (ok, changed, failures, ...)."""
+    done, result = _run_playbook(manifest, extra_vars, tags, timeout)
+    stats = result.get("stats", {})
+    broken = {h: s for h, s in stats.items() if s.get("failures") or s.get("unreachable")}
+    assert done.returncode == 0 and stats and not broken, (
+        f"playbook failed (rc {done.returncode}), stats {stats}:\n"
+        + "\n".join(failed_tasks(result))
+        + f"\n{done.stderr[-2000:]}"
+    )
+    return stats
+
+
+def run_playbook_refused(
+    manifest, extra_vars: dict[str, Any], tags: str, timeout: float = 900
+) -> list[str]:
+    """Like run_playbook for a run that must fail: its failed tasks ('host: task: message')."""
+    done, result = _run_playbook(manifest, extra_vars, tags, timeout)
+    failed = failed_tasks(result)
+    assert done.returncode != 0 and failed, f"the playbook did not fail: {result.get('stats')}"
+    return failed
+
+
+def _run_playbook(
+    manifest, extra_vars: dict[str, Any], tags: str, timeout: float
+) -> tuple[subprocess.CompletedProcess, dict[str, Any]]:
+    """playbooks/site.yml's plays of `tags`: the process and its ansible.posix.json result.
 
     Inventory: FORTRESS_INVENTORY, else Molecule's, else inventory/local; a vaulted inventory needs
     ANSIBLE_VAULT_PASSWORD_FILE. The manifest's project variables go in as extra vars, so the run
@@ -102,11 +127,4 @@ def run_playbook(
             f"playbook (rc {done.returncode}) printed no JSON result:\n"
             f"{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
         )
-    stats = result.get("stats", {})
-    broken = {h: s for h, s in stats.items() if s.get("failures") or s.get("unreachable")}
-    assert done.returncode == 0 and stats and not broken, (
-        f"playbook failed (rc {done.returncode}), stats {stats}:\n"
-        + "\n".join(failed_tasks(result))
-        + f"\n{done.stderr[-2000:]}"
-    )
-    return stats
+    return done, result

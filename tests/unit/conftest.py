@@ -12,7 +12,7 @@ from api.app import create_app
 from api.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-MODEL_PATH = REPO / "model" / "model.joblib"
+MODEL_PATH = REPO / "model" / "model.safetensors"
 METRICS_PATH = REPO / "model" / "metrics.json"
 
 
@@ -49,6 +49,6 @@ def client(
 
 @pytest.fixture(scope="session")
 def model_classes() -> tuple[str, ...]:
-    import joblib
+    import json
 
-    return tuple(str(label) for label in joblib.load(MODEL_PATH).classes_)
+    return tuple(json.loads(METRICS_PATH.read_text(encoding="utf-8"))["classes"])

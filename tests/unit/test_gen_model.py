@@ -55,14 +55,22 @@ def test_pipeline_learns_labels_from_data() -> None:
     assert pipeline.predict(["love it"])[0] == "pos"
 
 
-def test_process_specific_cache_is_dropped_before_dumping() -> None:
-    texts = ["love it", "hate it", "a table"] * 4
-    pipeline = features.build_pipeline(c=1.0, seed=0).fit(texts, ["p", "n", "o"] * 4)
-    vectorizers = [t for _, t in pipeline.named_steps["features"].transformer_list]
-    assert any(hasattr(v, "_stop_words_id") for v in vectorizers)  # id() of an object
-    training.drop_process_specific_state(pipeline)
-    assert not any(hasattr(v, "_stop_words_id") for v in vectorizers)
-    assert pipeline.predict(["love it"])[0] == "p"
+def test_the_model_file_is_byte_deterministic_and_loads_the_same_pipeline(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from api import modelfile
+
+    texts = ["love it", "hate it", "a table", "Ça va très bien 😀"] * 4
+    labels = ["p", "n", "o", "p"] * 4
+    pipeline = features.build_pipeline(c=1.0, seed=0).fit(texts, labels)
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    modelfile.save(pipeline, first)
+    modelfile.save(features.build_pipeline(c=1.0, seed=0).fit(texts, labels), second)
+    assert first.read_bytes() == second.read_bytes()
+    loaded = modelfile.load(first)
+    probe = [*texts, "love the table", "zzz"]
+    assert np.array_equal(loaded.predict_proba(probe), pipeline.predict_proba(probe))
+    assert list(loaded.classes_) == list(pipeline.classes_)
 
 
 def test_nb_weights_favour_class_specific_features() -> None:
@@ -138,7 +146,6 @@ def test_trained_model_is_a_plain_pipeline_the_fast_path_reproduces() -> None:
     )
     shift = pipeline.decision_function(texts) - no_offsets.decision_function(texts)
     assert np.allclose(shift, [0.0, 0.3, -0.2])
-    training.drop_process_specific_state(pipeline)
     served = SentimentModel(pipeline, version="test")
     assert served.uses_fast_path
     for sentence in (*CHECK_SENTENCES, "love it", "awful table"):

@@ -28,7 +28,7 @@ def test_health_is_ok_with_variant_replica_and_model_version(client: TestClient)
 
 @pytest.fixture
 def broken_client(tmp_path: Path) -> TestClient:
-    settings = make_settings("v2", model_path=tmp_path / "missing.joblib")
+    settings = make_settings("v2", model_path=tmp_path / "missing.safetensors")
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client  # type: ignore[misc]
 
@@ -48,11 +48,13 @@ def test_predict_is_503_json_when_the_model_is_missing(broken_client: TestClient
 
 
 def test_corrupt_model_file_answers_503_instead_of_crashing(tmp_path: Path) -> None:
-    bad = tmp_path / "model.joblib"
-    bad.write_bytes(b"not a pickle")
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"not a model")
     with TestClient(create_app(make_settings("v1", model_path=bad))) as client:
         response = client.get("/health")
     assert response.status_code == 503, response.text
+    # The reason is in /health (and the log): the file is not the one training recorded.
+    assert "refusing to load a model file that is not the one trained" in response.json()["detail"]
 
 
 def _sample(text: str, name: str, labels: str = "") -> float:

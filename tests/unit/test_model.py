@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import joblib
+import hashlib
+import json
+import shutil
+
 import numpy as np
 import pytest
 from conftest import METRICS_PATH, MODEL_PATH
 
+from api import modelfile
 from api.fastpath import LinearTextScorer
 from api.model import ModelLoadError, SentimentModel, load_model
 
@@ -26,7 +30,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def pipeline() -> object:
-    return joblib.load(MODEL_PATH)
+    return modelfile.load(MODEL_PATH)
 
 
 def test_fast_path_is_used_for_the_committed_model(pipeline: object) -> None:
@@ -62,21 +66,52 @@ def test_unsupported_pipeline_falls_back_to_sklearn() -> None:
 
 
 def test_load_model_reads_version_from_metrics() -> None:
-    import json
-
     model = load_model(MODEL_PATH, METRICS_PATH)
     assert model.version == json.loads(METRICS_PATH.read_text())["model_version"]
 
 
-def test_load_model_hashes_the_file_when_metrics_are_missing(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import hashlib
+def test_the_committed_model_file_is_the_one_training_recorded() -> None:
+    record = json.loads(METRICS_PATH.read_text())
+    digest = hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest()
+    assert record["model_sha256"] == digest and record["model_version"] == digest[:12]
+    assert record["model_file"] == MODEL_PATH.name == modelfile.MODEL_FILE
 
-    model = load_model(MODEL_PATH, tmp_path / "absent.json")
-    assert model.version == hashlib.sha256(MODEL_PATH.read_bytes()).hexdigest()[:12]
+
+def copy_model(tmp_path) -> tuple:  # type: ignore[no-untyped-def]
+    model, metrics = tmp_path / MODEL_PATH.name, tmp_path / "metrics.json"
+    shutil.copy(MODEL_PATH, model)
+    shutil.copy(METRICS_PATH, metrics)
+    return model, metrics
 
 
-def test_load_model_refuses_an_object_that_is_not_a_classifier(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "model.joblib"
-    joblib.dump({"not": "a model"}, path)
-    with pytest.raises(ModelLoadError, match="not a fitted classifier"):
-        load_model(path, tmp_path / "metrics.json")
+def test_a_modified_model_file_is_refused_before_it_is_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model, metrics = copy_model(tmp_path)
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 0x01  # one bit of one coefficient
+    model.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="refusing to load a model file that is not the one"):
+        load_model(model, metrics)
+
+
+def test_a_model_without_a_recorded_sha256_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model, metrics = copy_model(tmp_path)
+    record = json.loads(metrics.read_text())
+    del record["model_sha256"]
+    metrics.write_text(json.dumps(record))
+    with pytest.raises(ModelLoadError, match="records no model_sha256"):
+        load_model(model, metrics)
+    with pytest.raises(ModelLoadError, match="training record not found"):
+        load_model(model, tmp_path / "absent.json")
+
+
+def test_a_file_that_is_not_a_model_is_refused_even_with_its_sha256(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A pickle, as the former model.joblib: never unpickled, whatever its recorded digest.
+    import pickle
+
+    model, metrics = copy_model(tmp_path)
+    model.write_bytes(pickle.dumps({"not": "a model"}))
+    record = json.loads(metrics.read_text())
+    record["model_sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+    metrics.write_text(json.dumps(record))
+    with pytest.raises(ModelLoadError, match="not a safetensors file"):
+        load_model(model, metrics)

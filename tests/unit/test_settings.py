@@ -15,7 +15,7 @@ def test_defaults_are_v1_hostname_and_repo_model() -> None:
     assert settings.variant == "v1"
     assert settings.replica_id  # the host name
     assert settings.model_path == DEFAULT_MODEL_PATH
-    assert settings.model_path.parts[-2:] == ("model", "model.joblib")
+    assert settings.model_path.parts[-2:] == ("model", "model.safetensors")
     assert settings.metrics_path == DEFAULT_MODEL_PATH.with_name("metrics.json")
     assert settings.max_sentence_chars == 5000
 
@@ -25,7 +25,7 @@ def test_environment_overrides_every_setting(tmp_path: Path) -> None:
         {
             "API_VARIANT": "v2",
             "API_REPLICA_ID": "api-7",
-            "API_MODEL_PATH": str(tmp_path / "m.joblib"),
+            "API_MODEL_PATH": str(tmp_path / "m.safetensors"),
             "API_MAX_SENTENCE_CHARS": "42",
         }
     )
@@ -34,7 +34,7 @@ def test_environment_overrides_every_setting(tmp_path: Path) -> None:
         "api-7",
         42,
     )
-    assert settings.model_path == tmp_path / "m.joblib"
+    assert settings.model_path == tmp_path / "m.safetensors"
     assert settings.metrics_path == tmp_path / "metrics.json"  # sibling of the model
 
 
