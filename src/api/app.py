@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from api.errors import JSON, ApiError, install_error_handlers
 from api.metrics import Metrics, MetricsEndpoint, ObservabilityMiddleware
-from api.model import ModelLoadError, SentimentModel, load_model
+from api.model import ModelLoadError, Prediction, SentimentModel, load_model
 from api.settings import Settings
 from api.validation import check_content_length, check_content_type, parse_sentence
 
@@ -31,7 +31,15 @@ PREDICTION_KEY = "prediction value"  # compatibility contract: the key holds a s
 class _Loaded:
     """What the app knows once the model is loaded; ``None`` in ``app.state.loaded`` before."""
 
-    __slots__ = ("health_body", "model", "prediction_counters", "v1_bodies")
+    __slots__ = (
+        "health_body",
+        "known_words",
+        "model",
+        "prediction_counters",
+        "sentence_chars",
+        "unknown_words",
+        "v1_bodies",
+    )
 
     def __init__(self, model: SentimentModel, settings: Settings, metrics: Metrics) -> None:
         self.model = model
@@ -40,6 +48,15 @@ class _Loaded:
         self.prediction_counters = {
             label: metrics.predictions.labels(label) for label in model.classes
         }
+        self.known_words = metrics.words.labels("known")
+        self.unknown_words = metrics.words.labels("unknown")
+        self.sentence_chars = metrics.sentence_chars
+        reference = model.reference
+        if isinstance(reference.get("oov_share"), int | float):
+            metrics.reference_oov_share.set(reference["oov_share"])
+        for label, share in (reference.get("label_share") or {}).items():
+            if label in model.classes and isinstance(share, int | float):
+                metrics.reference_label_share.labels(label).set(share)
         self.health_body = orjson.dumps(
             {
                 "status": "ok",
@@ -48,6 +65,13 @@ class _Loaded:
                 "model_version": model.version,
             }
         )
+
+    def observe(self, prediction: Prediction, chars: int) -> None:
+        """Count what drift is judged on: the label, word coverage and length, not the text."""
+        self.prediction_counters[prediction.label].inc()
+        self.known_words.inc(prediction.known_words)
+        self.unknown_words.inc(prediction.words - prediction.known_words)
+        self.sentence_chars.observe(chars)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -116,21 +140,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sentence = parse_sentence(await request.body(), max_chars)
         if settings.debug:
             started = perf_counter()
-            label, proba = loaded.model.predict_proba(sentence)
+            prediction = loaded.model.classify(sentence, proba=True)
             elapsed_ms = (perf_counter() - started) * 1000.0
             body = orjson.dumps(
                 {
-                    PREDICTION_KEY: label,
-                    "prediction_proba_dict": proba,
+                    PREDICTION_KEY: prediction.label,
+                    "prediction_proba_dict": prediction.proba,
                     "model_version": loaded.model.version,
                     **meta,
                     "inference_ms": round(elapsed_ms, 4),
                 }
             )
         else:
-            label = loaded.model.predict(sentence)
-            body = loaded.v1_bodies[label]
-        loaded.prediction_counters[label].inc()
+            prediction = loaded.model.classify(sentence)
+            body = loaded.v1_bodies[prediction.label]
+        loaded.observe(prediction, len(sentence))
         return Response(body, media_type=JSON)
 
     @app.get("/health")

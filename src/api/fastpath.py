@@ -31,6 +31,7 @@ class _Block:
     idf: np.ndarray
     sublinear_tf: bool
     weights: np.ndarray  # (n_features_of_block, n_classes), C-contiguous
+    counts_words: bool  # the word block: its unigram tokens tell the vocabulary coverage
 
 
 class LinearTextScorer:
@@ -57,6 +58,7 @@ class LinearTextScorer:
         coef = np.asarray(classifier.coef_, dtype=np.float64)
         blocks: list[_Block] = []
         offset = 0
+        words_counted = False
         for vectorizer in vectorizers:
             if not (
                 isinstance(vectorizer, TfidfVectorizer)
@@ -73,22 +75,34 @@ class LinearTextScorer:
                     idf=np.asarray(vectorizer.idf_, dtype=np.float64),
                     sublinear_tf=vectorizer.sublinear_tf,
                     weights=np.ascontiguousarray(coef[:, offset : offset + size].T),
+                    counts_words=vectorizer.analyzer == "word" and not words_counted,
                 )
             )
             offset += size
+            words_counted = words_counted or blocks[-1].counts_words
         if offset != coef.shape[1]:
             return None
         return cls(blocks, np.asarray(classifier.intercept_, dtype=np.float64))
 
     def decision(self, sentence: str) -> np.ndarray:
         """Class scores, as ``LogisticRegression.decision_function`` on the TF-IDF row."""
+        return self.score(sentence)[0]
+
+    def score(self, sentence: str) -> tuple[np.ndarray, int, int]:
+        """Class scores, and the word tokens (unigrams) of the sentence: known to the
+        vocabulary, all. The counts come from the lookups scoring does anyway (drift signal)."""
         scores = self._intercept.copy()
+        known = words = 0
         for block in self._blocks:
             vocabulary = block.vocabulary
             indices: list[int] = []
             counts: list[int] = []
             for term, count in Counter(block.analyzer(sentence)).items():
                 index = vocabulary.get(term)
+                if block.counts_words and " " not in term:
+                    words += count
+                    if index is not None:
+                        known += count
                 if index is not None:
                     indices.append(index)
                     counts.append(count)
@@ -101,13 +115,16 @@ class LinearTextScorer:
             values *= block.idf[columns]
             values /= np.sqrt(values @ values)
             scores += values @ block.weights[columns]
-        return scores
+        return scores, known, words
 
     def predict_index(self, sentence: str) -> int:
         return int(self.decision(sentence).argmax())
 
     def predict_proba(self, sentence: str) -> np.ndarray:
         """Softmax of the class scores (multinomial logistic regression)."""
-        scores = self.decision(sentence)
-        exp = np.exp(scores - scores.max())
-        return exp / exp.sum()
+        return softmax(self.decision(sentence))
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    exp = np.exp(scores - scores.max())
+    return exp / exp.sum()

@@ -35,6 +35,21 @@ DURATION_BUCKETS: tuple[float, ...] = (
     2.5,
     5.0,
 )
+# Sentence lengths in characters: tweets (up to 280) in detail, then up to the API's default limit.
+SENTENCE_CHARS_BUCKETS: tuple[float, ...] = (
+    10,
+    20,
+    40,
+    60,
+    80,
+    100,
+    140,
+    200,
+    280,
+    500,
+    1000,
+    5000,
+)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER = "other"
 
@@ -60,6 +75,30 @@ class Metrics:
         self.predictions = Counter(
             "api_predictions",
             "Predictions returned, by predicted label.",
+            ["label"],
+            registry=self.registry,
+        )
+        # Drift signals: counts only, no sentence is kept anywhere.
+        self.words = Counter(
+            "api_words",
+            "Word tokens of the scored sentences, in the model's vocabulary (known) or not.",
+            ["vocabulary"],
+            registry=self.registry,
+        )
+        self.sentence_chars = Histogram(
+            "api_sentence_chars",
+            "Length of the scored sentences in characters.",
+            buckets=SENTENCE_CHARS_BUCKETS,
+            registry=self.registry,
+        )
+        self.reference_oov_share = Gauge(
+            "api_model_reference_oov_share",
+            "Share of word tokens outside the vocabulary on the held-out data (metrics.json).",
+            registry=self.registry,
+        )
+        self.reference_label_share = Gauge(
+            "api_model_reference_label_share",
+            "Share of each predicted label on the model's held-out data (metrics.json).",
             ["label"],
             registry=self.registry,
         )

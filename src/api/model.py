@@ -12,12 +12,12 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from api import modelfile
-from api.fastpath import LinearTextScorer
+from api.fastpath import LinearTextScorer, softmax
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,13 @@ class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable or not a usable classifier."""
 
 
+class Prediction(NamedTuple):
+    label: str
+    proba: dict[str, float] | None  # every class's probability, when asked for
+    known_words: int  # word tokens of the sentence in the vocabulary (0 without the fast path)
+    words: int  # all its word tokens (0 without the fast path)
+
+
 class SentimentModel:
     """A loaded classifier with its labels and version, ready for one-sentence calls.
 
@@ -43,10 +50,19 @@ class SentimentModel:
     the pipeline itself otherwise.
     """
 
-    __slots__ = ("_pipeline", "_scorer", "classes", "version")
+    __slots__ = ("_pipeline", "_scorer", "classes", "reference", "version")
 
-    def __init__(self, pipeline: Any, version: str, *, fast_path: bool = True) -> None:
+    def __init__(
+        self,
+        pipeline: Any,
+        version: str,
+        *,
+        fast_path: bool = True,
+        reference: dict[str, Any] | None = None,
+    ) -> None:
         self._pipeline = pipeline
+        # What training measured on held-out data (metrics.json "reference"): the drift baseline.
+        self.reference: dict[str, Any] = reference or {}
         self.classes: tuple[str, ...] = tuple(str(label) for label in pipeline.classes_)
         self.version = version
         self._scorer = LinearTextScorer.from_pipeline(pipeline) if fast_path else None
@@ -69,6 +85,23 @@ class SentimentModel:
         if self._scorer is not None:
             return self.classes[self._scorer.predict_index(sentence)]
         return str(self._pipeline.predict([sentence])[0])
+
+    def classify(self, sentence: str, *, proba: bool = False) -> Prediction:
+        """The label (with ``proba`` also every class's probability) and the sentence's word
+        tokens known to the vocabulary and all of them, from one scoring pass."""
+        if self._scorer is None:
+            if proba:
+                label, probabilities = self.predict_proba(sentence)
+                return Prediction(label, probabilities, 0, 0)
+            return Prediction(self.predict(sentence), None, 0, 0)
+        scores, known, words = self._scorer.score(sentence)
+        if not proba:
+            return Prediction(self.classes[int(scores.argmax())], None, known, words)
+        values = softmax(scores).tolist()
+        best = max(range(len(values)), key=values.__getitem__)
+        return Prediction(
+            self.classes[best], dict(zip(self.classes, values, strict=True)), known, words
+        )
 
     def predict_proba(self, sentence: str) -> tuple[str, dict[str, float]]:
         """Return the most probable label and the probability of every class."""
@@ -125,7 +158,10 @@ def load_model(model_path: Path, metrics_path: Path) -> SentimentModel:
     version = record.get("model_version")
     if not isinstance(version, str) or not version:
         version = digest[:12]
-    model = SentimentModel(pipeline, version)
+    reference = record.get("reference")
+    model = SentimentModel(
+        pipeline, version, reference=reference if isinstance(reference, dict) else None
+    )
     model.predict("warm up")
     model.predict_proba("warm up")
     return model

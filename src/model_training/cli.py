@@ -61,6 +61,7 @@ def build_metrics(
     seed: int,
     data_summary: dict[str, Any],
     timings: dict[str, Any],
+    reference: dict[str, Any],
 ) -> dict[str, Any]:
     """metrics.json; every key but ``timings`` is reproducible from the same inputs."""
     x_train, x_test, y_train, _ = split
@@ -76,6 +77,8 @@ def build_metrics(
         "train_size": len(x_train),
         "test_size": len(x_test),
         "train_label_counts": dict(sorted(Counter(y_train).items())),
+        # Exported by the API as api_model_reference_*: the drift rules compare traffic with it.
+        "reference": reference,
         "seed": seed,
         "hyperparameters": hyperparameters(cv),
         "data": data_summary,
@@ -118,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         data_summary=data.data_summary(corpus, stats),
         timings={"training_seconds": round(training_seconds, 1), "latency": latency},
+        reference=evaluation.drift_reference(pipeline, x_test),
     )
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     (args.out / "MODEL_CARD.md").write_text(render_model_card(metrics), encoding="utf-8")

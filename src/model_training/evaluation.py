@@ -85,6 +85,31 @@ def measure_latency(pipeline: Any, sentences: Sequence[str]) -> dict[str, Any]:
     return result
 
 
+def drift_reference(pipeline: Any, sentences: Sequence[str]) -> dict[str, Any]:
+    """What the API's drift signals are compared with (roles/monitoring's drift rules): on the
+    held-out part, the share of word tokens outside the vocabulary and the predicted label mix,
+    measured by the API's own scoring path."""
+    from collections import Counter
+
+    from api.model import SentimentModel
+
+    served = SentimentModel(pipeline, version="n/a")
+    known = words = 0
+    labels: Counter[str] = Counter()
+    for sentence in sentences:
+        prediction = served.classify(sentence)
+        known += prediction.known_words
+        words += prediction.words
+        labels[prediction.label] += 1
+    return {
+        "source": "held-out part, the API's scoring path",
+        "oov_share": round(1 - known / words, 6) if words else 0.0,
+        "label_share": {
+            label: round(labels[label] / len(sentences), 6) for label in served.classes
+        },
+    }
+
+
 def library_versions() -> dict[str, str]:
     versions = {name: importlib.metadata.version(name) for name in VERSIONED_LIBRARIES}
     versions["python"] = platform.python_version()

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 import pytest
 from conftest import (
     Prober,
+    api_url,
     auth_header,
     burst_over_the_limit,
     component_containers,
@@ -206,3 +207,62 @@ def test_monitoring_ports_bind_to_the_configured_address(host, manifest):
     assert len(found) == 1, [c["Name"] for c in found]
     bindings = [b for ports in found[0]["HostConfig"]["PortBindings"].values() for b in ports]
     assert bindings and all(b["HostIp"] == bind for b in bindings), bindings
+
+
+# The model's domain: short English posts to and about airlines (the corpus is airline tweets).
+IN_DISTRIBUTION = (
+    "@united thanks for the quick response, the crew was great",
+    "my flight was delayed again and nobody at the gate could tell us why",
+    "@AmericanAir lost my bag on the way to Chicago, still waiting for an update",
+    "the seats were comfortable and the flight attendants were so friendly",
+    "can you help me change my reservation to tomorrow morning",
+    "worst customer service ever, on hold for two hours",
+)
+# Another language, and random tokens.
+OFF_DISTRIBUTION = (
+    "Der Zug nach Hamburg fährt heute wegen Bauarbeiten später ab",
+    "Lentokone laskeutui myöhässä Helsinkiin sumun vuoksi",
+    "qzxv wplok mrrtn gsdfh ujkiq zzvbn",
+    "xkcd qwop vbnm lkjh asdf zxcv poiu",
+)
+
+
+def drive(client: Prober, manifest, variant: str, sentences, count: int) -> None:
+    """`count` requests per sentence to every instance of `variant`, straight at the API."""
+    for instance in instances(manifest, variant):
+        for sentence in sentences:
+            answers = client(
+                api_url(manifest, instance["name"]),
+                body=json.dumps({"sentence": sentence}),
+                headers={"Content-Type": "application/json"},
+                count=count,
+            )
+            assert [a["status"] for a in answers] == [200] * count, answers[-1]
+
+
+def test_input_drift_fires_for_off_distribution_text_only(backend_client, manifest, promql):
+    """In-distribution text to v1, another language and random tokens to v2: v2's share of words
+    outside the vocabulary goes over twice the model's held-out share and InputDrift goes pending
+    for v2; v1 stays under it and raises nothing. Only counts reach Prometheus."""
+    if not manifest["v2_enabled"]:
+        pytest.skip("the debug variant is disabled: v2 carries the off-distribution traffic")
+    reference = value(promql('variant:api_model_reference_oov_share:max{variant="v1"}'))
+    assert 0 < reference < 0.5, f"held-out share of unknown words: {reference}"
+    drive(backend_client, manifest, "v1", IN_DISTRIBUTION, 30)
+    drive(backend_client, manifest, "v2", OFF_DISTRIBUTION, 30)
+
+    def shares() -> dict[str, float] | None:
+        found = {
+            s["metric"]["variant"]: float(s["value"][1])
+            for s in promql("variant:api_oov_share:rate10m")
+        }
+        return found if found.get("v2", 0) > 2 * reference and "v1" in found else None
+
+    moved = wait_for(shares, timeout=120, step=5)
+    assert moved, f"v2's share of unknown words did not pass {2 * reference:.3f}: {shares()}"
+    assert moved["v1"] < 2 * reference, f"in-distribution v1 at {moved['v1']:.3f}: {moved}"
+    alerts = wait_for(lambda: promql('ALERTS{alertname="InputDrift"}'), timeout=90, step=5)
+    assert {a["metric"]["variant"] for a in alerts} == {"v2"}, alerts
+    v2 = instances(manifest, "v2")[0]["name"]
+    exposed = backend_client.one(api_url(manifest, v2, "/metrics"), method="GET")["body"]
+    assert "Hamburg" not in exposed and "qzxv" not in exposed, "a sentence is in /metrics"

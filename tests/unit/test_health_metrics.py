@@ -131,3 +131,41 @@ def test_each_app_has_its_own_registry() -> None:
     first = create_app(make_settings("v1"))
     second = create_app(make_settings("v1"))
     assert first.state.metrics.registry is not second.state.metrics.registry
+
+
+@pytest.mark.parametrize(
+    ("sentence", "known", "unknown"),
+    [
+        ("I love this flight", 3, 0),  # every word in the vocabulary ("I" is no token: 1 char)
+        ("zzqx vrrrmp love", 1, 2),  # two invented words, one known
+        ("!!! 😀", 0, 0),  # no word token at all: nothing counted
+    ],
+)
+def test_word_coverage_is_counted_per_prediction_without_the_text(
+    client: TestClient, sentence: str, known: int, unknown: int
+) -> None:
+    before = client.get("/metrics").text
+    assert client.post("/predict", json={"sentence": sentence}).status_code == 200
+    after = client.get("/metrics").text
+    for vocabulary, expected in (("known", known), ("unknown", unknown)):
+        series = ("api_words_total", f'{{vocabulary="{vocabulary}"}}')
+        assert _sample(after, *series) - _sample(before, *series) == expected, (vocabulary, after)
+    chars = ("api_sentence_chars_sum", "")
+    assert _sample(after, *chars) - _sample(before, *chars) == len(sentence)
+    assert "zzqx" not in after and "vrrrmp" not in after, "a word of a sentence is in /metrics"
+
+
+def test_metrics_expose_the_training_reference(v1_client: TestClient) -> None:
+    import json
+
+    from conftest import METRICS_PATH
+
+    reference = json.loads(METRICS_PATH.read_text())["reference"]
+    text = v1_client.get("/metrics").text
+    assert _sample(text, "api_model_reference_oov_share") == pytest.approx(reference["oov_share"])
+    assert 0.0 < reference["oov_share"] < 0.5, reference
+    for label, share in reference["label_share"].items():
+        assert _sample(
+            text, "api_model_reference_label_share", f'{{label="{label}"}}'
+        ) == pytest.approx(share)
+    assert sum(reference["label_share"].values()) == pytest.approx(1.0, abs=1e-5)
