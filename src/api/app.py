@@ -1,9 +1,10 @@
-"""The sentiment API's app factory, shared by both variants.
+"""The sentiment API's app factory, shared by every variant.
 
 Run with ``uvicorn api.app:create_app --factory``. ``API_VARIANT=v1`` answers ``/predict`` with
 the label only; ``API_VARIANT=v2`` (debug) adds class probabilities, model version, variant,
-replica and inference time. See ``api.settings`` for configuration and ``api.errors`` for the
-error contract.
+replica and inference time; ``API_VARIANT=candidate`` answers as v1 with a candidate model and
+scores every sentence with the production model too, counting agreements and label flips. See
+``api.settings`` for configuration and ``api.errors`` for the error contract.
 """
 
 from __future__ import annotations
@@ -26,23 +27,41 @@ from api.validation import check_content_length, check_content_type, parse_sente
 logger = logging.getLogger(__name__)
 
 PREDICTION_KEY = "prediction value"  # compatibility contract: the key holds a space
+# Set by the gateway on the copies of requests it mirrors to the candidate (and cleared on others).
+SHADOW_HEADER = "x-fortress-shadow"
 
 
 class _Loaded:
     """What the app knows once the model is loaded; ``None`` in ``app.state.loaded`` before."""
 
     __slots__ = (
+        "comparisons",
         "health_body",
         "known_words",
         "model",
         "prediction_counters",
+        "production",
         "sentence_chars",
         "unknown_words",
         "v1_bodies",
     )
 
-    def __init__(self, model: SentimentModel, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        model: SentimentModel,
+        settings: Settings,
+        metrics: Metrics,
+        production: SentimentModel | None = None,
+    ) -> None:
         self.model = model
+        # The candidate also scores with this one (None for v1 and v2).
+        self.production = production
+        self.comparisons = {
+            (traffic, before, after): metrics.comparisons.labels(traffic, before, after)
+            for traffic in ("shadow", "canary")
+            for before in (production.classes if production else ())
+            for after in model.classes
+        }
         # v1 answers are one of a few fixed documents: serialise them once.
         self.v1_bodies = {label: orjson.dumps({PREDICTION_KEY: label}) for label in model.classes}
         self.prediction_counters = {
@@ -73,6 +92,30 @@ class _Loaded:
         self.unknown_words.inc(prediction.words - prediction.known_words)
         self.sentence_chars.observe(chars)
 
+    def compare(self, sentence: str, label: str, shadow: bool) -> None:
+        """The candidate: production's label for the same sentence, counted against ours."""
+        assert self.production is not None
+        before = self.production.classify(sentence).label
+        self.comparisons["shadow" if shadow else "canary", before, label].inc()
+
+
+def load_models(settings: Settings) -> tuple[SentimentModel, SentimentModel | None]:
+    """The variant's model and, for the candidate, the production model with the same classes."""
+    model = load_model(settings.model_path, settings.metrics_path)
+    if not settings.compares:
+        return model, None
+    assert settings.production_model_path and settings.production_metrics_path
+    try:
+        production = load_model(settings.production_model_path, settings.production_metrics_path)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"production model: {exc}") from exc
+    if production.classes != model.classes:
+        raise ModelLoadError(
+            f"the candidate's classes {model.classes} differ from production's "
+            f"{production.classes}: their labels cannot be compared"
+        )
+    return model, production
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
@@ -81,15 +124,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            model = load_model(settings.model_path, settings.metrics_path)
+            model, production = load_models(settings)
         except ModelLoadError as exc:
             logger.error("model not loaded, answering 503: %s", exc)
             app.state.load_error = str(exc)
         except Exception:
             logger.exception("model not loaded, answering 503")
         else:
-            app.state.loaded = _Loaded(model, settings, metrics)
+            app.state.loaded = _Loaded(model, settings, metrics, production)
             metrics.model_info.labels(model.version, settings.variant, settings.replica_id).set(1)
+            if production is not None:
+                metrics.production_info.labels(production.version).set(1)
             logger.info(
                 "model %s loaded (classes %s), variant %s, replica %s",
                 model.version,
@@ -154,6 +199,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             prediction = loaded.model.classify(sentence)
             body = loaded.v1_bodies[prediction.label]
+            if loaded.production is not None:
+                shadow = headers.get(SHADOW_HEADER) is not None
+                loaded.compare(sentence, prediction.label, shadow)
         loaded.observe(prediction, len(sentence))
         return Response(body, media_type=JSON)
 

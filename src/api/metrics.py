@@ -102,6 +102,20 @@ class Metrics:
             ["label"],
             registry=self.registry,
         )
+        # The candidate variant: its label against the production model's, per sentence.
+        self.comparisons = Counter(
+            "api_candidate_comparisons",
+            "Sentences the candidate scored with both models: production's label (from), the "
+            "candidate's (to), and whether the gateway mirrored it (shadow) or served it (canary).",
+            ["traffic", "from", "to"],
+            registry=self.registry,
+        )
+        self.production_info = Gauge(
+            "api_candidate_production_model_info",
+            "Always 1 on the candidate; version is the production model it compares with.",
+            ["version"],
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "api_model_info",
             "Always 1; labels tell the loaded model version, API variant and replica.",

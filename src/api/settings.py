@@ -1,6 +1,9 @@
 """Runtime configuration of the sentiment API, parsed once from the environment.
 
-Both variants run the same code; ``API_VARIANT`` only switches what ``/predict`` returns.
+Every variant runs the same code; ``API_VARIANT`` switches what ``/predict`` returns: ``v1`` the
+label, ``v2`` (debug) also probabilities and metadata, ``candidate`` the label (v1's shape) of a
+candidate model, which also scores each sentence with the production model and counts how often
+they agree (shadow traffic and canary; ``API_PRODUCTION_MODEL_PATH`` is then required).
 
 | variable                 | default                                   |
 | ------------------------ | ----------------------------------------- |
@@ -9,6 +12,8 @@ Both variants run the same code; ``API_VARIANT`` only switches what ``/predict``
 | ``API_MODEL_PATH``       | ``<repo>/model/model.safetensors``        |
 | ``API_MODEL_METRICS_PATH`` | ``metrics.json`` beside the model       |
 | ``API_MAX_SENTENCE_CHARS`` | ``5000``                                |
+| ``API_PRODUCTION_MODEL_PATH`` | candidate only: the production model   |
+| ``API_PRODUCTION_METRICS_PATH`` | ``metrics.json`` beside it           |
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-VARIANTS: tuple[str, ...] = ("v1", "v2")
+VARIANTS: tuple[str, ...] = ("v1", "v2", "candidate")
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "model" / "model.safetensors"
 DEFAULT_METRICS_PATH = DEFAULT_MODEL_PATH.with_name("metrics.json")
 DEFAULT_MAX_SENTENCE_CHARS = 5000
@@ -36,11 +41,24 @@ class Settings:
     model_path: Path = DEFAULT_MODEL_PATH
     metrics_path: Path = DEFAULT_METRICS_PATH
     max_sentence_chars: int = DEFAULT_MAX_SENTENCE_CHARS
+    production_model_path: Path | None = None
+    production_metrics_path: Path | None = None
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise SettingsError(
                 f"API_VARIANT must be one of {', '.join(VARIANTS)}; got {self.variant!r}"
+            )
+        if self.compares and self.production_model_path is None:
+            raise SettingsError(
+                "API_VARIANT=candidate compares with the production model: "
+                "set API_PRODUCTION_MODEL_PATH"
+            )
+        if self.production_model_path is not None and self.production_metrics_path is None:
+            object.__setattr__(
+                self,
+                "production_metrics_path",
+                self.production_model_path.with_name("metrics.json"),
             )
         if self.max_sentence_chars < 1:
             raise SettingsError(
@@ -61,6 +79,11 @@ class Settings:
         """True for the debug variant, which returns probabilities and metadata."""
         return self.variant == "v2"
 
+    @property
+    def compares(self) -> bool:
+        """True for the candidate, which also scores with the production model."""
+        return self.variant == "candidate"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -75,7 +98,11 @@ class Settings:
             raise SettingsError(
                 f"API_MAX_SENTENCE_CHARS must be a positive integer; got {raw_max!r}"
             ) from exc
+        production = env.get("API_PRODUCTION_MODEL_PATH")
+        production_metrics = env.get("API_PRODUCTION_METRICS_PATH")
         return cls(
+            production_model_path=Path(production) if production else None,
+            production_metrics_path=Path(production_metrics) if production_metrics else None,
             variant=(env.get("API_VARIANT") or "v1").strip(),
             replica_id=(env.get("API_REPLICA_ID") or "").strip(),
             model_path=model_path,
