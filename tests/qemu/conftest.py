@@ -130,6 +130,23 @@ def prometheus_query(vm: machine.Machine, query: str, at: float | None = None, t
         time.sleep(5)
 
 
+BOOT_TIMELINE = r"""
+cut -d' ' -f1 /proc/uptime | sed 's/^/uptime /'
+for unit in containerd docker ssh; do
+  echo "$unit active at $(systemctl show -p ActiveEnterTimestampMonotonic --value $unit) us"
+done
+sudo docker ps -aq | xargs -r sudo docker inspect \
+  -f '{{.Name}} started {{.State.StartedAt}} {{if .State.Health}}{{.State.Health.Status}}{{end}}'
+date -u +'now %Y-%m-%dT%H:%M:%S'
+"""
+
+
+def boot_timeline(vm: machine.Machine) -> str:
+    """Since boot: when containerd, docker and ssh came up, when each container started, its
+    health (for a reboot test's report)."""
+    return vm.ssh(BOOT_TIMELINE, check=False, timeout=120).stdout
+
+
 def playbook(vm: machine.Machine, *args: str, group_vars: dict, log: str) -> dict:
     """ansible-playbook over SSH against the VM (the README's command, this run's inventory); the
     play's results as data (ansible.posix.json), failing the test with the failed tasks."""

@@ -13,7 +13,7 @@ import re
 import time
 
 import pytest
-from conftest import Gateway, playbook, prometheus_query
+from conftest import Gateway, boot_timeline, playbook, prometheus_query
 
 from fortress_vm import machine
 
@@ -159,10 +159,17 @@ def test_after_a_reboot_the_stack_serves_with_its_data(vm, deployed, gateway, fi
     assert series_before, "Prometheus has no series before the reboot"
     figure(f"reboot -> SSH: {vm.reboot_and_wait(timeout=420):.0f} s")
     seconds = gateway.wait_until_serving(timeout=90)
-    assert seconds is not None, "the stack did not serve /predict within 90 s of the VM being back"
-    figure(f"VM back -> /predict answers through the gateway: {seconds:.0f} s")
+    late = ""
+    if seconds is None:  # how late, and why: the other checks still run
+        later = gateway.wait_until_serving(timeout=300)
+        when = f"{90 + later:.0f} s" if later is not None else "not within 390 s"
+        figure(f"VM back -> /predict answers through the gateway: {when} (over 90 s)")
+        late = f"/predict not within 90 s of the VM being back ({when}):\n{boot_timeline(vm)}"
+    else:
+        figure(f"VM back -> /predict answers through the gateway: {seconds:.0f} s")
     kept = prometheus_query(vm, "up", at=written_before, timeout=120)
     assert len(kept) == len(series_before), f"before: {series_before}\nafter the reboot: {kept}"
     assert digests(vm) == before_state
     rules = vm.ssh("sudo iptables -t raw -S PREROUTING").stdout
     assert "published ports only" in rules, rules
+    assert not late, late
