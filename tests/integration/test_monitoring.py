@@ -248,8 +248,9 @@ def test_input_drift_fires_for_off_distribution_text_only(backend_client, manife
         pytest.skip("the debug variant is disabled: v2 carries the off-distribution traffic")
     reference = value(promql('variant:api_model_reference_oov_share:max{variant="v1"}'))
     assert 0 < reference < 0.5, f"held-out share of unknown words: {reference}"
-    drive(backend_client, manifest, "v1", IN_DISTRIBUTION, 30)
-    drive(backend_client, manifest, "v2", OFF_DISTRIBUTION, 30)
+    # v2: 4 sentences x 60 x ~7 words, ~1700 words: over the alert's 0.5 words/s over 10 minutes.
+    drive(backend_client, manifest, "v1", IN_DISTRIBUTION, 60)
+    drive(backend_client, manifest, "v2", OFF_DISTRIBUTION, 60)
 
     def shares() -> dict[str, float] | None:
         found = {
