@@ -262,8 +262,13 @@ def test_input_drift_fires_for_off_distribution_text_only(backend_client, manife
     moved = wait_for(shares, timeout=120, step=5)
     assert moved, f"v2's share of unknown words did not pass {2 * reference:.3f}: {shares()}"
     assert moved["v1"] < 2 * reference, f"in-distribution v1 at {moved['v1']:.3f}: {moved}"
-    alerts = wait_for(lambda: promql('ALERTS{alertname="InputDrift"}'), timeout=90, step=5)
-    assert {a["metric"]["variant"] for a in alerts} == {"v2"}, alerts
+    # Earlier tests may have left v1 pending on odd words (probes, bad input); the in-distribution
+    # batch above brings its share under the line, and the next rule evaluation clears it.
+    def drifting() -> set[str]:
+        return {a["metric"]["variant"] for a in promql('ALERTS{alertname="InputDrift"}')}
+
+    settled = wait_for(lambda: drifting() == {"v2"}, timeout=90, step=5)
+    assert settled, f"InputDrift should be raised for v2 only: {drifting()}, shares {shares()}"
     v2 = instances(manifest, "v2")[0]["name"]
     exposed = backend_client.one(api_url(manifest, v2, "/metrics"), method="GET")["body"]
     assert "Hamburg" not in exposed and "qzxv" not in exposed, "a sentence is in /metrics"
