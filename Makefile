@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
-        engine bundle molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare bench-model lock clean noop-timing
+        engine bundle model-candidate promote molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare bench-model lock clean noop-timing
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,6 +76,16 @@ stop-project: setup ## Remove the stack's containers and networks (keeps images,
 
 deploy: setup ## Deploy to INVENTORY (e.g. make deploy INVENTORY=inventory/vm), asks for the vault password off-local
 	$(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(if $(filter inventory/local,$(INVENTORY)),,--ask-vault-pass)
+
+# A candidate model for the shadow/canary flow: fixed hyperparameters (seconds, no CV), another seed by default.
+CANDIDATE_DIR ?= $(CURDIR)/.cache/candidate
+CANDIDATE_ARGS ?= --seed 7 --C 2.0
+model-candidate: setup ## Train a candidate model into CANDIDATE_DIR (.cache/candidate; CANDIDATE_ARGS, e.g. --seed 7 --C 2.0)
+	$(VENV)/bin/python src/gen_model.py --out $(CANDIDATE_DIR) $(CANDIDATE_ARGS)
+
+promote: setup ## Promote INVENTORY's deployed candidate to api-v1 if the gate on its shadow traffic passes (playbooks/promote.yml)
+	$(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/promote.yml --tags secrets,api,gateway,summary \
+	  $(if $(filter inventory/local,$(INVENTORY)),,--ask-vault-pass)
 
 # The roles' defaults, as a target has them; BUNDLE_VARS=FILE adds an inventory's settings (e.g. its group_vars main.yml).
 bundle: setup ## Make the offline bundle dist/fortress-bundle.tar (images, engine packages, models) for air-gapped targets

@@ -47,6 +47,16 @@ def _data(metrics: dict[str, Any]) -> list[str]:
 
 def _training(metrics: dict[str, Any]) -> list[str]:
     hp, timings = metrics["hyperparameters"], metrics["timings"]
+    if not hp["cv_macro_f1"]:  # gen_model.py --C: a candidate, no cross-validation
+        return [
+            "## Training",
+            "",
+            f"Candidate: {metrics.get('training_mode', 'fixed hyperparameters')}: "
+            f"beta = {hp['nb_beta']}, C = {hp['C']} given on the command line, no cross-validation, "
+            "no decision offsets.",
+            "",
+            f"- Training time: {timings['training_seconds']} s on this machine.",
+        ]
     return [
         "## Training",
         "",

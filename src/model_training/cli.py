@@ -23,7 +23,29 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=DESCRIPTION)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--seed", type=int, default=42)
+    # A candidate for the shadow/canary flow, trained in seconds: fixed hyperparameters, no CV.
+    parser.add_argument(
+        "--C", type=float, dest="c", help="train with this C and --beta, without cross-validation"
+    )
+    parser.add_argument("--beta", type=float, default=0.5, help="NB beta with --C (default 0.5)")
+    parser.add_argument(
+        "--shuffle-labels",
+        action="store_true",
+        help="shuffle the training labels (seeded): a deliberately bad model, to see a gate refuse it",
+    )
     return parser.parse_args(argv)
+
+
+def fixed_choice(beta: float, c: float, classes: Sequence[str]) -> dict[str, Any]:
+    """The ``cv`` record of a model trained with given hyperparameters (no CV, no offsets)."""
+    return {
+        "beta": beta,
+        "C": c,
+        "cv_macro_f1": {},
+        "offsets": {str(label): 0.0 for label in sorted(set(classes))},
+        "oof_macro_f1_before_offsets": None,
+        "oof_macro_f1_after_offsets": None,
+    }
 
 
 def hyperparameters(cv: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     texts, labels, stats = data.deduplicate(data.read_corpus(corpus))
     split = data.split(texts, labels, args.seed)
     x_train, x_test, y_train, y_test = split
-    cv = training.cross_validate(x_train, y_train, args.seed)
+    if args.shuffle_labels:
+        import random
+
+        y_train = random.Random(args.seed).sample(y_train, len(y_train))
+        split = (x_train, x_test, y_train, y_test)
+    if args.c is None:
+        cv = training.cross_validate(x_train, y_train, args.seed)
+    else:
+        cv = fixed_choice(args.beta, args.c, y_train)
     pipeline = training.train(x_train, y_train, cv["beta"], cv["C"], cv["offsets"], args.seed)
     training_seconds = time.perf_counter() - started
 
@@ -123,6 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         timings={"training_seconds": round(training_seconds, 1), "latency": latency},
         reference=evaluation.drift_reference(pipeline, x_test),
     )
+    metrics["training_mode"] = (
+        "cross-validated" if args.c is None else "fixed hyperparameters (candidate)"
+    ) + (", shuffled training labels (deliberately bad)" if args.shuffle_labels else "")
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     (args.out / "MODEL_CARD.md").write_text(render_model_card(metrics), encoding="utf-8")
     print(
