@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
-        engine bundle model-candidate promote molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare bench-model lock clean noop-timing
+        engine bundle model-candidate promote molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare bench-shadow bench-model lock clean noop-timing
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,7 +85,7 @@ model-candidate: setup ## Train a candidate model into CANDIDATE_DIR (.cache/can
 
 promote: setup ## Promote INVENTORY's deployed candidate to api-v1 if the gate on its shadow traffic passes (playbooks/promote.yml)
 	$(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/promote.yml --tags secrets,api,gateway,summary \
-	  $(if $(filter inventory/local,$(INVENTORY)),,--ask-vault-pass)
+	  $(if $(filter inventory/local,$(INVENTORY)),,--ask-vault-pass) $(EXTRA)
 
 # The roles' defaults, as a target has them; BUNDLE_VARS=FILE adds an inventory's settings (e.g. its group_vars main.yml).
 bundle: setup ## Make the offline bundle dist/fortress-bundle.tar (images, engine packages, models) for air-gapped targets
@@ -171,6 +171,10 @@ bench: setup ## Benchmark /predict through the gateway vs directly (numbers to b
 
 bench-compare: setup ## Before/after in one run: the benchmark's load on the tree at REV (default: before the hardening) and on this one
 	$(VENV)/bin/python bench/run.py --compare $(or $(REV),f3b3db0) --levels $(or $(LEVELS),32)
+
+bench-shadow: setup ## Shadow traffic off vs on, same run: client req/s, p50, p99 at c=8 and c=32, CPU of the mirror (CANDIDATE=dir)
+	$(VENV)/bin/python bench/run.py --shadow --levels $(or $(LEVELS),8,32) --duration $(or $(DURATION),15) \
+	  $(if $(CANDIDATE),--candidate $(CANDIDATE))
 
 bench-model: setup ## The model file formats side by side: safetensors (served) vs joblib vs skops (size, load, cold start, p50)
 	$(VENV)/bin/python bench/modelfile.py

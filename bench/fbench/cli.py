@@ -9,6 +9,7 @@ from . import __doc__ as package_doc
 from . import report
 from .compare import run_compare
 from .drive import run_benchmark
+from .shadow import run_shadow
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -35,6 +36,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--rounds", type=int, default=2, help="rounds of --compare (default 2: ABAB)")
     ap.add_argument(
+        "--shadow",
+        action="store_true",
+        help="shadow traffic off vs on, side by side (fbench/shadow.py); --levels 8,32 suits it",
+    )
+    ap.add_argument("--candidate", help="with --shadow: the candidate's model directory")
+    ap.add_argument(
         "--render",
         action="store_true",
         help="only re-render docs/BENCHMARK.md from bench/results.json",
@@ -49,4 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.compare:
         return run_compare(args)
+    if args.shadow:
+        return run_shadow(args)
     return run_benchmark(args)

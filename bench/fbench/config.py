@@ -46,6 +46,7 @@ GATEWAY_URL = "https://gateway:8443"  # alias on the public network, the contain
 GATEWAY_TLS_ADDRESS = "gateway:8443"
 API_PORT = 8000  # fortress_api_port's default
 API_V1_CONTAINER = re.compile(rf"{PROJECT}-api-v1-\d+")
+API_CANDIDATE = f"{PROJECT}-api-candidate"
 PROJECT_LABEL = f"fortress.project={PROJECT}"
 
 # The private stack's rendered files that the experiments edit (and restore).

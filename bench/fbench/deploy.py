@@ -57,7 +57,11 @@ def _parse_result(stdout: str) -> dict[str, Any] | None:
 
 
 def playbook(
-    name: str, extra: dict[str, Any] | None, logname: str, root: Path = config.ROOT
+    name: str,
+    extra: dict[str, Any] | None,
+    logname: str,
+    root: Path = config.ROOT,
+    tags: str | None = None,
 ) -> dict[str, Any]:
     """Run a playbook of the tree at `root` (this one by default) against the local inventory with
     the fbench variables; time and recap."""
@@ -68,6 +72,7 @@ def playbook(
     extra_file.write_text(json.dumps(playbook_vars(extra)))
     cmd = [str(config.VENV_BIN / "ansible-playbook"), "-i", config.INVENTORY]
     cmd += [f"playbooks/{name}", "-e", f"@{extra_file}"]
+    cmd += ["--tags", tags] if tags else []
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(root / "ansible.cfg"),
@@ -102,6 +107,10 @@ def stack_containers() -> list[str]:
 
 def api_v1_containers() -> list[str]:
     return [name for name in stack_containers() if config.is_api_v1(name)]
+
+
+def candidate_containers() -> list[str]:
+    return [name for name in stack_containers() if name == config.API_CANDIDATE]
 
 
 def client_image() -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .deploy import api_v1_containers
+from .deploy import api_v1_containers, candidate_containers
 from .proc import docker, run
 
 WRK_RESULT_PREFIX = "BENCH_JSON "
@@ -65,6 +65,7 @@ class CpuMeter:
             "gateway": [config.GATEWAY],
             "dockerd": ["dockerd"],
             "api": api_v1_containers(),
+            "candidate": candidate_containers(),
         }
         return {g: sum(self.cpu_ns(n) for n in names) for g, names in groups.items()}
 

@@ -35,6 +35,7 @@ class _Loaded:
     """What the app knows once the model is loaded; ``None`` in ``app.state.loaded`` before."""
 
     __slots__ = (
+        "agreements",
         "comparisons",
         "health_body",
         "known_words",
@@ -62,6 +63,11 @@ class _Loaded:
             for before in (production.classes if production else ())
             for after in model.classes
         }
+        self.agreements = (
+            {traffic: metrics.agreements.labels(traffic) for traffic in ("shadow", "canary")}
+            if production is not None
+            else {}
+        )
         # v1 answers are one of a few fixed documents: serialise them once.
         self.v1_bodies = {label: orjson.dumps({PREDICTION_KEY: label}) for label in model.classes}
         self.prediction_counters = {
@@ -96,7 +102,10 @@ class _Loaded:
         """The candidate: production's label for the same sentence, counted against ours."""
         assert self.production is not None
         before = self.production.classify(sentence).label
-        self.comparisons["shadow" if shadow else "canary", before, label].inc()
+        traffic = "shadow" if shadow else "canary"
+        self.comparisons[traffic, before, label].inc()
+        if before == label:
+            self.agreements[traffic].inc()
 
 
 def load_models(settings: Settings) -> tuple[SentimentModel, SentimentModel | None]:

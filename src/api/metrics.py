@@ -110,6 +110,13 @@ class Metrics:
             ["traffic", "from", "to"],
             registry=self.registry,
         )
+        # The same, agreements only: PromQL cannot compare two labels of one series (from == to).
+        self.agreements = Counter(
+            "api_candidate_agreements",
+            "Sentences where the candidate's label equals the production model's, by traffic.",
+            ["traffic"],
+            registry=self.registry,
+        )
         self.production_info = Gauge(
             "api_candidate_production_model_info",
             "Always 1 on the candidate; version is the production model it compares with.",

@@ -52,7 +52,7 @@ def _training(metrics: dict[str, Any]) -> list[str]:
             "## Training",
             "",
             f"Candidate: {metrics.get('training_mode', 'fixed hyperparameters')}: "
-            f"beta = {hp['nb_beta']}, C = {hp['C']} given on the command line, no cross-validation, "
+            f"beta = {hp['nb_beta']}, C = {hp['C']} given on the command line, no CV, "
             "no decision offsets.",
             "",
             f"- Training time: {timings['training_seconds']} s on this machine.",

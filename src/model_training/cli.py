@@ -31,7 +31,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--shuffle-labels",
         action="store_true",
-        help="shuffle the training labels (seeded): a deliberately bad model, to see a gate refuse it",
+        help="shuffle the training labels (seeded): a deliberately bad model, for the gate",
     )
     return parser.parse_args(argv)
 

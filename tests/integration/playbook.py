@@ -34,6 +34,7 @@ def deployment_vars(manifest) -> dict[str, Any]:
         "fortress_data_dir": manifest["data_dir"],
         "fortress_v1_replicas": manifest["v1_replicas"],
         "fortress_v2_enabled": manifest["v2_enabled"],
+        "fortress_candidate_enabled": manifest.get("candidate_enabled", False),
         "fortress_api_port": manifest["api_port"],
         "fortress_network_public": manifest["networks"]["public"],
         "fortress_network_backend": manifest["networks"]["backend"],
@@ -63,11 +64,15 @@ def failed_tasks(result: dict[str, Any]) -> list[str]:
 
 
 def run_playbook(
-    manifest, extra_vars: dict[str, Any], tags: str, timeout: float = 900
+    manifest,
+    extra_vars: dict[str, Any],
+    tags: str,
+    timeout: float = 900,
+    playbook: str = "site.yml",
 ) -> dict[str, dict[str, int]]:
     """Re-run the plays of `tags` in playbooks/site.yml from this runner against the stack and
     return the per-host stats of the ansible.posix.json callback (ok, changed, failures, ...)."""
-    done, result = _run_playbook(manifest, extra_vars, tags, timeout)
+    done, result = _run_playbook(manifest, extra_vars, tags, timeout, playbook)
     stats = result.get("stats", {})
     broken = {h: s for h, s in stats.items() if s.get("failures") or s.get("unreachable")}
     assert done.returncode == 0 and stats and not broken, (
@@ -79,17 +84,21 @@ def run_playbook(
 
 
 def run_playbook_refused(
-    manifest, extra_vars: dict[str, Any], tags: str, timeout: float = 900
+    manifest,
+    extra_vars: dict[str, Any],
+    tags: str,
+    timeout: float = 900,
+    playbook: str = "site.yml",
 ) -> list[str]:
     """Like run_playbook for a run that must fail: its failed tasks ('host: task: message')."""
-    done, result = _run_playbook(manifest, extra_vars, tags, timeout)
+    done, result = _run_playbook(manifest, extra_vars, tags, timeout, playbook)
     failed = failed_tasks(result)
     assert done.returncode != 0 and failed, f"the playbook did not fail: {result.get('stats')}"
     return failed
 
 
 def _run_playbook(
-    manifest, extra_vars: dict[str, Any], tags: str, timeout: float
+    manifest, extra_vars: dict[str, Any], tags: str, timeout: float, playbook: str
 ) -> tuple[subprocess.CompletedProcess, dict[str, Any]]:
     """playbooks/site.yml's plays of `tags`: the process and its ansible.posix.json result.
 
@@ -111,7 +120,7 @@ def _run_playbook(
     env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.json"  # no profile_tasks lines in the JSON
     argv = [
         str(Path(sys.executable).with_name("ansible-playbook")),
-        *("-i", inventory, str(REPO / "playbooks" / "site.yml")),
+        *("-i", inventory, str(REPO / "playbooks" / playbook)),
         *("-e", json.dumps({**deployment_vars(manifest), **extra_vars}), "--tags", tags),
     ]
     try:

@@ -55,6 +55,10 @@ def value(result: list[dict]) -> float:
     return sum(float(s["value"][1]) for s in result)
 
 
+# Its panels need a deployed candidate (fortress_candidate_enabled).
+CANDIDATE_DASHBOARD = "fortress-candidate.json"
+
+
 def wait_for(check, timeout: float = 60, step: float = 2):
     deadline = time.monotonic() + timeout
     while True:
@@ -164,9 +168,16 @@ def test_request_rate_per_variant_is_queryable(promql, send, manifest):
     )
 
 
-def test_every_dashboard_panel_query_returns_data(promql):
+def test_every_dashboard_panel_query_returns_data(promql, manifest, report):
     problems = []
-    for query in dash.panel_queries():
+    queries = dash.panel_queries()
+    if not manifest.get("candidate_enabled"):  # its series exist only with a candidate deployed
+        unchecked = [q for q in queries if q.dashboard == CANDIDATE_DASHBOARD]
+        queries = [q for q in queries if q.dashboard != CANDIDATE_DASHBOARD]
+        report(
+            f"dashboards: {len(unchecked)} {CANDIDATE_DASHBOARD} queries unchecked (no candidate)"
+        )
+    for query in queries:
         try:
             if not promql(query.promql):
                 problems.append(f"{query}: empty result for {query.promql}")
@@ -262,6 +273,7 @@ def test_input_drift_fires_for_off_distribution_text_only(backend_client, manife
     moved = wait_for(shares, timeout=120, step=5)
     assert moved, f"v2's share of unknown words did not pass {2 * reference:.3f}: {shares()}"
     assert moved["v1"] < 2 * reference, f"in-distribution v1 at {moved['v1']:.3f}: {moved}"
+
     # Earlier tests may have left v1 pending on odd words (probes, bad input); the in-distribution
     # batch above brings its share under the line, and the next rule evaluation clears it.
     def drifting() -> set[str]:

@@ -97,6 +97,12 @@ def test_a_different_candidate_shows_label_flips(tmp_path: Path) -> None:
         flips = {k: v for k, v in counted.items() if k[1] != k[2] and v}
         assert flips, f"the poor candidate agreed with production on everything: {counted}"
         exposed = client.get("/metrics").text
+        agreed = re.search(
+            r'^api_candidate_agreements_total\{traffic="shadow"\} (\S+)$', exposed, re.M
+        )
+        assert agreed, "no api_candidate_agreements_total for shadow traffic"
+        diagonal = sum(v for k, v in counted.items() if k[0] == "shadow" and k[1] == k[2])
+        assert float(agreed.group(1)) == diagonal < len(sentences) * 4, (agreed.group(1), counted)
         assert 'api_candidate_production_model_info{version="' in exposed
 
 

@@ -1,0 +1,122 @@
+"""`make bench-shadow`: what mirroring v1 traffic to a candidate costs clients, in one run.
+
+The private fbench stack with a candidate (fortress_candidate_enabled), the benchmark client
+exempt from the rate limit; then, ABAB over --rounds, the gateway re-rendered with
+nginx_gateway_shadow_percent 0 (off) and 100 (on, every v1 request copied), and wrk through the
+gateway at each --levels concurrency. Printed side by side: client req/s, p50, p99, errors, and
+the CPU the gateway, the v1 replicas and the candidate spent per client request (the mirror's
+cost is the candidate's CPU, on the same cores). Results: bench/shadow-results.json. Load goes
+only to fbench containers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from typing import Any
+
+from . import config, deploy
+from .measure import CpuMeter, Load, basic_auth
+from .proc import log
+
+RESULTS = config.BENCH / "shadow-results.json"
+
+
+def stack_vars(args: argparse.Namespace, client_ip: str | None, percent: int) -> dict[str, Any]:
+    extra: dict[str, Any] = {
+        "fortress_candidate_enabled": True,
+        "nginx_gateway_shadow_percent": percent,
+    }
+    if args.candidate:
+        extra["sentiment_api_candidate_model_dir"] = args.candidate
+    if client_ip:
+        extra[config.RATE_LIMIT_EXEMPT_VAR] = [f"{client_ip}/32"]
+    return extra
+
+
+def measure(load: Load, levels: list[int], duration: int, auth: str) -> dict[int, dict]:
+    found = {}
+    for c in levels:
+        g = load.gateway(c, duration, auth=auth)
+        found[c] = g
+        cpu = g["cpu_us_per_request"]
+        log(
+            f"  c={c:<3} {g['rps']:8.1f} req/s p50 {g['p50_ms']:.2f} p99 {g['p99_ms']:.2f} "
+            f"err {g['errors']} | CPU us/request gateway {cpu['gateway']} api {cpu['api']} "
+            f"candidate {cpu['candidate']}"
+        )
+    return found
+
+
+def summarise(runs: dict[str, list[dict[int, dict]]], levels: list[int]) -> list[dict[str, Any]]:
+    """Median over rounds per mode and level, and the on/off ratios."""
+    rows = []
+    for c in levels:
+        row: dict[str, Any] = {"concurrency": c}
+        for mode, rounds in runs.items():
+            pick = [r[c] for r in rounds]
+            row[mode] = {
+                key: statistics.median(p[key] for p in pick)
+                for key in ("rps", "p50_ms", "p99_ms", "errors")
+            }
+            row[mode]["cpu_us_per_request"] = {
+                g: statistics.median(p["cpu_us_per_request"][g] for p in pick)
+                for g in ("gateway", "api", "candidate")
+            }
+        row["rps_ratio_on_off"] = round(row["on"]["rps"] / row["off"]["rps"], 3)
+        row["p50_ratio_on_off"] = round(row["on"]["p50_ms"] / row["off"]["p50_ms"], 3)
+        row["p99_ratio_on_off"] = round(row["on"]["p99_ms"] / row["off"]["p99_ms"], 3)
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| c | shadow | req/s | p50 ms | p99 ms | errors | gateway CPU us/req | v1 CPU us/req "
+        "| candidate CPU us/req |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        for mode in ("off", "on"):
+            m, cpu = row[mode], row[mode]["cpu_us_per_request"]
+            lines.append(
+                f"| {row['concurrency']} | {mode} | {m['rps']:.1f} | {m['p50_ms']:.2f} | "
+                f"{m['p99_ms']:.2f} | {m['errors']} | {cpu['gateway']} | {cpu['api']} | "
+                f"{cpu['candidate']} |"
+            )
+        lines.append(
+            f"| {row['concurrency']} | on/off | {row['rps_ratio_on_off']:.3f} | "
+            f"{row['p50_ratio_on_off']:.3f} | {row['p99_ratio_on_off']:.3f} | | | | |"
+        )
+    return "\n".join(lines)
+
+
+def run_shadow(args: argparse.Namespace) -> int:
+    levels = [int(x) for x in args.levels.split(",")]
+    image = deploy.client_image()
+    runs: dict[str, list[dict[int, dict]]] = {"off": [], "on": []}
+    try:
+        deploy.playbook("site.yml", stack_vars(args, None, 0), "shadow-deploy")
+        client_ip = deploy.start_clients(image)
+        deploy.playbook("site.yml", stack_vars(args, client_ip, 0), "shadow-exempt", tags="gateway")
+        deploy.wait_gateway()
+        load = Load(CpuMeter(), replicas=len(deploy.api_v1_containers()))
+        auth = basic_auth(config.USER, config.PASSWORD)
+        load.gateway(8, 3, auth=auth)  # warm-up
+        load.meter.measure_idle(config.CLIENT_PUBLIC)
+        for rnd in range(1, args.rounds + 1):
+            for mode, percent in (("off", 0), ("on", 100)):
+                extra = stack_vars(args, client_ip, percent)
+                deploy.playbook("site.yml", extra, f"shadow-{mode}-{rnd}", tags="gateway")
+                deploy.wait_gateway()
+                log(f"round {rnd}, shadow {mode} ({percent}% of v1 requests copied)")
+                runs[mode].append(measure(load, levels, args.duration, auth))
+    finally:
+        if not args.keep:
+            deploy.teardown(image, purge=args.purge)
+    rows = summarise(runs, levels)
+    RESULTS.write_text(json.dumps({"levels": rows, "rounds": runs}, indent=2, default=str) + "\n")
+    print(table(rows))
+    log(f"wrote {RESULTS.relative_to(config.ROOT)}")
+    return 0

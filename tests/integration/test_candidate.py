@@ -1,0 +1,347 @@
+"""A candidate model next to production: the user canary, shadow copies of v1 traffic, the promotion
+gate (playbooks/promote.yml) refusing a bad candidate and promoting a good one, and a rollout that
+puts an unhealthy container back as it was.
+
+Candidates are trained here on the control node (gen_model.py --C: fixed hyperparameters, no CV,
+about 30 s each): a good one (another seed) and a bad one (shuffled training labels). Each phase
+re-runs the playbook (tags api, gateway), so the module is opt-in like the rollout test; the stack
+is put back as the inventory has it at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Prober, api_url, auth_header, inspect, instances, request_interval
+from playbook import REPO, opt_in, run_playbook, run_playbook_refused
+from traffic import Load
+
+pytestmark = opt_in
+
+USERS = 20  # canary "users": one account's clients, each with its own X-Client-Id
+CANARY_PERCENT = 25
+SHADOW_REQUESTS = (
+    240  # the gate's minimum in these tests (sentiment_api_promote_min_shadow_requests)
+)
+SENTENCES = [
+    "I love this phone, the battery lasts forever",
+    "the service was slow and the food was cold",
+    "the meeting is at noon on Tuesday",
+    "worst purchase ever, it broke after a day",
+    "what a wonderful surprise, thank you all",
+    "the train leaves from platform four",
+]
+
+
+def train(out: Path, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "src" / "gen_model.py"), "--out", str(out), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
+def relabelled(source: Path, out: Path) -> dict:
+    """A well-formed model whose classes are not production's ("neutral" renamed). Its metrics.json
+    records its sha256, so the rollout ships it; the candidate API refuses to compare with it."""
+    sys.path.insert(0, str(REPO / "src"))
+    from api import modelfile
+
+    pipeline = modelfile.load(source / modelfile.MODEL_FILE)
+    classifier = pipeline.steps[-1][1]
+    classifier.classes_ = np.array(["mixed" if c == "neutral" else c for c in classifier.classes_])
+    out.mkdir(parents=True)
+    modelfile.save(pipeline, out / modelfile.MODEL_FILE)
+    digest = hashlib.sha256((out / modelfile.MODEL_FILE).read_bytes()).hexdigest()
+    metrics = json.loads((source / "metrics.json").read_text())
+    metrics.update(model_sha256=digest, model_version=digest[:12])
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def deployed(manifest):
+    if not manifest.get("candidate_enabled"):
+        pytest.skip("no candidate in this deployment (fortress_candidate_enabled: false)")
+    if manifest.get("images_from") == "bundle":
+        pytest.skip("a bundle deployment is not where candidates are tried")
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def candidates(deployed, tmp_path_factory):
+    """Train the good and the bad candidate side by side (2 processes), then a relabelled copy."""
+    root = tmp_path_factory.mktemp("candidates")
+    with ThreadPoolExecutor(2) as pool:
+        good = pool.submit(train, root / "good", "--seed", "7", "--C", "2.0")
+        bad = pool.submit(train, root / "bad", "--seed", "7", "--C", "2.0", "--shuffle-labels")
+        found = {"good": good.result(), "bad": bad.result()}
+    found["relabelled"] = relabelled(root / "good", root / "relabelled")
+    return {name: (root / name, metrics) for name, metrics in found.items()}
+
+
+@pytest.fixture(scope="module")
+def stack(deployed, candidates):
+    """The bad candidate deployed, the user canary on; the inventory's stack again at the end."""
+    extra = {
+        "sentiment_api_candidate_model_dir": str(candidates["bad"][0]),
+        "nginx_gateway_canary_percent": CANARY_PERCENT,
+    }
+    run_playbook(deployed, extra, "api,gateway")
+    yield extra
+    run_playbook(deployed, {}, "api,gateway,summary")
+
+
+def gateway_url(manifest) -> str:
+    return f"https://localhost:{manifest['gateway']['https_port']}/predict"
+
+
+def send(on_host: Prober, manifest, auth, headers=None, count=1, sentence=SENTENCES[0]):
+    return on_host(
+        gateway_url(manifest),
+        body=json.dumps({"sentence": sentence}),
+        headers={"Content-Type": "application/json", **auth, **(headers or {})},
+        cafile=manifest["ca_cert"],
+        count=count,
+        interval=request_interval(manifest, margin=1.5),
+    )
+
+
+def comparisons(backend_client: Prober, manifest) -> Counter:
+    """The candidate's api_candidate_comparisons_total by (traffic, from, to), from /metrics."""
+    candidate = instances(manifest, "candidate")[0]["name"]
+    body = backend_client.one(api_url(manifest, candidate, "/metrics"), method="GET")["body"]
+    found: Counter = Counter()
+    for line in body.splitlines():
+        if line.startswith("api_candidate_comparisons_total{"):
+            labels, value = line[len("api_candidate_comparisons_total{") :].rsplit("} ", 1)
+            pairs = dict(p.split("=", 1) for p in labels.split(","))
+            key = tuple(pairs[k].strip('"') for k in ("traffic", "from", "to"))
+            found[key] += float(value)
+    return found
+
+
+def binomial_range(n: int, p: float, mass: float = 0.999) -> tuple[int, int]:
+    """The central interval of Binomial(n, p) holding at least `mass` of the probability."""
+    pmf = [math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
+    low, high, tail = 0, n, (1 - mass) / 2
+    while sum(pmf[: low + 1]) < tail:
+        low += 1
+    while sum(pmf[high:]) < tail:
+        high -= 1
+    return low, high
+
+
+@pytest.fixture(scope="module")
+def canary(stack, on_host, manifest, credentials):
+    """Each of USERS client ids, 3 requests: the variant each got every time."""
+    auth = auth_header(*credentials)
+    seen: dict[str, list[str]] = {}
+    bodies: dict[str, dict] = {}
+    for i in range(USERS):
+        client = f"user-{i:02d}"
+        results = send(on_host, manifest, auth, {"X-Client-Id": client}, count=3)
+        assert all(r["status"] == 200 for r in results), results
+        seen[client] = [r["headers"].get("x-variant") for r in results]
+        bodies[client] = json.loads(results[0]["body"])
+    return seen, bodies
+
+
+def test_the_canary_is_sticky_per_user_and_its_share_binomial(canary, report):
+    seen, bodies = canary
+    unstable = {c: v for c, v in seen.items() if len(set(v)) != 1}
+    assert not unstable, f"users that changed variant between requests: {unstable}"
+    on_candidate = sorted(c for c, v in seen.items() if v[0] == "candidate")
+    assert {v[0] for v in seen.values()} <= {"v1", "candidate"}, seen
+    low, high = binomial_range(USERS, CANARY_PERCENT / 100)
+    report(
+        f"canary {CANARY_PERCENT}%: {len(on_candidate)}/{USERS} users on the candidate "
+        f"(99.9% binomial range {low}-{high}), every user on one variant over 3 requests"
+    )
+    assert low <= len(on_candidate) <= high, (on_candidate, (low, high))
+    for client in on_candidate:  # v1's shape: the label only, no debug fields
+        assert set(bodies[client]) == {"prediction value"}, bodies[client]
+
+
+def test_shadow_copies_of_v1_traffic_reach_the_candidate_only(
+    canary, on_host, backend_client, manifest, credentials, report
+):
+    seen, _ = canary
+    v1_client = next(c for c, v in seen.items() if v[0] == "v1")
+    auth = auth_header(*credentials)
+    count = 30
+    before = comparisons(backend_client, manifest)
+    answers = send(on_host, manifest, auth, {"X-Client-Id": v1_client}, count=count)
+    debug = send(
+        on_host, manifest, auth, {"X-Experiment-Group": manifest["gateway"]["experiment_value"]}
+    )
+    time.sleep(1)  # the last copies are answered after their client requests
+    after = comparisons(backend_client, manifest)
+    assert all(r["status"] == 200 and r["headers"].get("x-variant") == "v1" for r in answers)
+    assert all(set(json.loads(r["body"])) == {"prediction value"} for r in answers)
+    assert debug[0]["headers"].get("x-variant") == "v2", debug
+    shadow = sum(n - before[k] for k, n in after.items() if k[0] == "shadow")
+    expected = count * manifest["gateway"]["shadow_percent"] / 100
+    report(f"shadow: {shadow:.0f} copies of {count} v1 requests (share {expected / count:.0%})")
+    if manifest["gateway"]["shadow_percent"] == 100:
+        assert shadow == count, (before, after)
+    else:
+        assert 0 < shadow <= count, (before, after)
+
+
+def shadow_traffic(load_clients, url, manifest, credentials, v1_client: str, total: int) -> None:
+    """`total` v1 requests from the three load clients (each its own rate bucket), varied text."""
+    headers = {**auth_header(*credentials), "X-Client-Id": v1_client}
+    per_client = math.ceil(total / len(load_clients) / len(SENTENCES))
+    loads = []
+    for sentence in SENTENCES:
+        load = Load(
+            load_clients, url, headers, batch=per_client, interval=request_interval(manifest)
+        )
+        load.spec["body"] = json.dumps({"sentence": sentence})
+        with load:
+            pass
+        loads.append(load)
+    assert all(r["status"] == 200 for load in loads for r in load.results)
+
+
+def gate(manifest, minimum: int, refused: bool):
+    extra = {"sentiment_api_promote_min_shadow_requests": minimum}
+    tags = "secrets,api,gateway,summary"
+    if refused:
+        return run_playbook_refused(manifest, extra, tags, playbook="promote.yml")
+    return run_playbook(manifest, extra, tags, playbook="promote.yml")
+
+
+def wait_scraped(on_host, manifest, version: str, least: int, timeout: float = 60) -> float:
+    """Until Prometheus has at least `least` shadow comparisons of candidate `version`."""
+    expr = (
+        'sum(api_candidate_comparisons_total{traffic="shadow"} * on (instance) group_left() '
+        f'api_model_info{{variant="candidate",version="{version}"}})'
+    )
+    url = f"{manifest['monitoring']['prometheus_url']}/api/v1/query?" + urllib.parse.urlencode(
+        {"query": expr}
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        result = json.loads(on_host.one(url, method="GET")["body"])["data"]["result"]
+        seen = float(result[0]["value"][1]) if result else 0.0
+        if seen >= least or time.monotonic() > deadline:
+            return seen
+        time.sleep(3)
+
+
+def test_the_gate_refuses_a_candidate_trained_on_shuffled_labels(
+    canary,
+    stack,
+    candidates,
+    load_clients,
+    gateway_inside,
+    on_host,
+    backend_client,
+    manifest,
+    credentials,
+    report,
+):
+    seen, _ = canary
+    v1_client = next(c for c, v in seen.items() if v[0] == "v1")
+    shadow_traffic(
+        load_clients, f"{gateway_inside}/predict", manifest, credentials, v1_client, SHADOW_REQUESTS
+    )
+    version = candidates["bad"][1]["model_version"]
+    assert wait_scraped(on_host, manifest, version, SHADOW_REQUESTS) >= SHADOW_REQUESTS
+    failed = gate(manifest, SHADOW_REQUESTS, refused=True)
+    verdict = [f for f in failed if "Not promoting candidate" in f]
+    assert verdict, failed
+    report(f"gate, bad candidate: {verdict[0]}")
+    assert "agreement with production" in verdict[0] and "is under" in verdict[0], verdict
+    v1 = instances(manifest, "v1")
+    assert {model_of(backend_client, manifest, i["name"]) for i in v1} == {production(manifest)}
+
+
+def model_of(backend_client: Prober, manifest, name: str) -> str:
+    """The model version an API instance reports on /health."""
+    answer = backend_client.one(api_url(manifest, name, "/health"), method="GET")
+    return json.loads(answer["body"])["model_version"]
+
+
+def production(manifest) -> str:
+    return json.loads((REPO / "model" / "metrics.json").read_text())["model_version"]
+
+
+def test_an_unhealthy_candidate_runs_again_as_before(stack, candidates, host, manifest, report):
+    """A model with other classes than production's: the candidate API refuses it (503 /health),
+    the rollout puts the previous container back and says so."""
+    candidate = instances(manifest, "candidate")[0]
+    before = inspect(host, candidate["container"])
+    extra = {**stack, "sentiment_api_candidate_model_dir": str(candidates["relabelled"][0])}
+    started = time.monotonic()
+    failed = run_playbook_refused(manifest, extra, "api")
+    rolled = [f for f in failed if "did not become healthy" in f]
+    assert rolled, failed
+    report(f"unhealthy candidate, {time.monotonic() - started:.0f} s: {rolled[0][:400]}")
+    assert "It runs again as before" in rolled[0], rolled
+    after = inspect(host, candidate["container"])
+    assert after["Id"] != before["Id"], "the candidate was not replaced at all"
+    mounts = {m["Destination"]: m["Source"] for m in after["Mounts"]}
+    assert mounts == {m["Destination"]: m["Source"] for m in before["Mounts"]}, mounts
+    assert after["Config"]["Image"] == before["Config"]["Image"]
+    assert after["State"]["Health"]["Status"] == "healthy", after["State"]["Health"]
+
+
+def test_the_gate_passes_a_retrained_candidate_and_promotes_it_replica_by_replica(
+    canary,
+    stack,
+    candidates,
+    load_clients,
+    gateway_inside,
+    on_host,
+    backend_client,
+    manifest,
+    credentials,
+    report,
+):
+    seen, _ = canary
+    v1_client = next(c for c, v in seen.items() if v[0] == "v1")
+    good, metrics = candidates["good"]
+    run_playbook(manifest, {**stack, "sentiment_api_candidate_model_dir": str(good)}, "api")
+    shadow_traffic(
+        load_clients, f"{gateway_inside}/predict", manifest, credentials, v1_client, SHADOW_REQUESTS
+    )
+    assert wait_scraped(on_host, manifest, metrics["model_version"], SHADOW_REQUESTS) >= (
+        SHADOW_REQUESTS
+    )
+    extra = {**stack, "sentiment_api_candidate_model_dir": str(good)}
+    started = time.monotonic()
+    stats = run_playbook(
+        manifest,
+        {**extra, "sentiment_api_promote_min_shadow_requests": SHADOW_REQUESTS},
+        "secrets,api,gateway,summary",
+        playbook="promote.yml",
+    )
+    changed = sum(s.get("changed", 0) for s in stats.values())
+    report(
+        f"gate, retrained candidate {metrics['model_version']}: promoted in "
+        f"{time.monotonic() - started:.0f} s, {changed} changed"
+    )
+    v1 = instances(manifest, "v1")
+    assert {model_of(backend_client, manifest, i["name"]) for i in v1} == {metrics["model_version"]}
+    assert model_of(backend_client, manifest, instances(manifest, "v2")[0]["name"]) == production(
+        manifest
+    )
