@@ -72,6 +72,17 @@ def run_playbook(
 ) -> dict[str, dict[str, int]]:
     """Re-run the plays of `tags` in playbooks/site.yml from this runner against the stack and
     return the per-host stats of the ansible.posix.json callback (ok, changed, failures, ...)."""
+    return run_playbook_result(manifest, extra_vars, tags, timeout, playbook)["stats"]
+
+
+def run_playbook_result(
+    manifest,
+    extra_vars: dict[str, Any],
+    tags: str,
+    timeout: float = 900,
+    playbook: str = "site.yml",
+) -> dict[str, Any]:
+    """run_playbook's run, the whole ansible.posix.json document (see task_messages)."""
     done, result = _run_playbook(manifest, extra_vars, tags, timeout, playbook)
     stats = result.get("stats", {})
     broken = {h: s for h, s in stats.items() if s.get("failures") or s.get("unreachable")}
@@ -80,7 +91,19 @@ def run_playbook(
         + "\n".join(failed_tasks(result))
         + f"\n{done.stderr[-2000:]}"
     )
-    return stats
+    return result
+
+
+def task_messages(result: dict[str, Any], task: str) -> list[str]:
+    """The `msg` of every host's result of the tasks named `task` (a role's task: "role : task")
+    in a json-callback document."""
+    return [
+        str(outcome.get("msg", ""))
+        for play in result.get("plays", [])
+        for found in play.get("tasks", [])
+        if found["task"]["name"] == task or found["task"]["name"].endswith(f" : {task}")
+        for outcome in found.get("hosts", {}).values()
+    ]
 
 
 def run_playbook_refused(

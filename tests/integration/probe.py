@@ -5,7 +5,7 @@ Spec keys: url, method (POST), headers ({}), body (str) or body_b64 or sentence_
 {"sentence": "xxx…"} body of that many characters, too big for a command line), cafile,
 insecure (bool),
 timeout (s), count (repeat over one keep-alive connection), interval (s between requests),
-tls_version ("1.0".."1.3" to pin).
+tls_version ("1.0".."1.3" to pin), sentences (a list: request i sends sentences[i % n]).
 Each result: {"status", "headers" (lower-cased names), "body", "error", "elapsed_ms"}.
 """
 
@@ -53,11 +53,14 @@ def main() -> None:
         body = base64.b64decode(spec["body_b64"])
     elif body is not None:
         body = body.encode()
+    sentences = spec.get("sentences") or []
     results = []
     conn = None
     for i in range(int(spec.get("count", 1))):
         if i and spec.get("interval"):
             time.sleep(float(spec["interval"]))
+        if sentences:
+            body = json.dumps({"sentence": sentences[i % len(sentences)]}).encode()
         started = time.perf_counter()
         try:
             if conn is None:

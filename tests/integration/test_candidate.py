@@ -24,8 +24,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import Prober, api_url, auth_header, inspect, instances, request_interval
-from playbook import REPO, opt_in, run_playbook, run_playbook_refused
-from traffic import Load
+from playbook import (
+    REPO,
+    opt_in,
+    run_playbook,
+    run_playbook_refused,
+    run_playbook_result,
+    task_messages,
+)
 
 pytestmark = opt_in
 
@@ -34,14 +40,7 @@ CANARY_PERCENT = 25
 SHADOW_REQUESTS = (
     240  # the gate's minimum in these tests (sentiment_api_promote_min_shadow_requests)
 )
-SENTENCES = [
-    "I love this phone, the battery lasts forever",
-    "the service was slow and the food was cold",
-    "the meeting is at noon on Tuesday",
-    "worst purchase ever, it broke after a day",
-    "what a wonderful surprise, thank you all",
-    "the train leaves from platform four",
-]
+SENTENCE = "I love this phone, the battery lasts forever"
 
 
 def train(out: Path, *args: str) -> dict:
@@ -112,7 +111,7 @@ def gateway_url(manifest) -> str:
     return f"https://localhost:{manifest['gateway']['https_port']}/predict"
 
 
-def send(on_host: Prober, manifest, auth, headers=None, count=1, sentence=SENTENCES[0]):
+def send(on_host: Prober, manifest, auth, headers=None, count=1, sentence=SENTENCE):
     return on_host(
         gateway_url(manifest),
         body=json.dumps({"sentence": sentence}),
@@ -205,28 +204,50 @@ def test_shadow_copies_of_v1_traffic_reach_the_candidate_only(
         assert 0 < shadow <= count, (before, after)
 
 
+def held_out_sentences(count: int) -> list[str]:
+    """Real traffic: sentences of the corpus' held-out part (the training split, seed 42)."""
+    sys.path.insert(0, str(REPO / "src"))
+    from model_training import data
+
+    texts, labels, _ = data.deduplicate(data.read_corpus(data.locate_corpus()))
+    return data.split(texts, labels, 42)[1][:count]
+
+
 def shadow_traffic(load_clients, url, manifest, credentials, v1_client: str, total: int) -> None:
-    """`total` v1 requests from the three load clients (each its own rate bucket), varied text."""
-    headers = {**auth_header(*credentials), "X-Client-Id": v1_client}
-    per_client = math.ceil(total / len(load_clients) / len(SENTENCES))
-    loads = []
-    for sentence in SENTENCES:
-        load = Load(
-            load_clients, url, headers, batch=per_client, interval=request_interval(manifest)
-        )
-        load.spec["body"] = json.dumps({"sentence": sentence})
-        with load:
-            pass
-        loads.append(load)
-    assert all(r["status"] == 200 for load in loads for r in load.results)
+    """`total` v1 requests of held-out sentences from the load clients (each its own bucket)."""
+    sentences = held_out_sentences(total)
+    headers = {
+        "Content-Type": "application/json",
+        **auth_header(*credentials),
+        "X-Client-Id": v1_client,
+    }
+    share = math.ceil(total / len(load_clients))
+    spec = {"headers": headers, "insecure": True, "interval": request_interval(manifest)}
+    with ThreadPoolExecutor(len(load_clients)) as pool:
+        runs = [
+            pool.submit(
+                client,
+                url,
+                **spec,
+                sentences=sentences[i * share : (i + 1) * share],
+                count=len(sentences[i * share : (i + 1) * share]),
+            )
+            for i, client in enumerate(load_clients)
+        ]
+        results = [r for run in runs for r in run.result()]
+    assert len(results) >= total and all(r["status"] == 200 for r in results), Counter(
+        r["status"] for r in results
+    )
 
 
-def gate(manifest, minimum: int, refused: bool):
-    extra = {"sentiment_api_promote_min_shadow_requests": minimum}
+def gate(manifest, stack: dict, minimum: int, refused: bool):
+    """playbooks/promote.yml on the deployed candidate, the gate's minimum at `minimum` requests."""
+    extra = {**stack, "sentiment_api_promote_min_shadow_requests": minimum}
     tags = "secrets,api,gateway,summary"
     if refused:
         return run_playbook_refused(manifest, extra, tags, playbook="promote.yml")
-    return run_playbook(manifest, extra, tags, playbook="promote.yml")
+    result = run_playbook_result(manifest, extra, tags, playbook="promote.yml")
+    return result["stats"], task_messages(result, "Gate the promotion on the shadow traffic")
 
 
 def wait_scraped(on_host, manifest, version: str, least: int, timeout: float = 60) -> float:
@@ -266,7 +287,7 @@ def test_the_gate_refuses_a_candidate_trained_on_shuffled_labels(
     )
     version = candidates["bad"][1]["model_version"]
     assert wait_scraped(on_host, manifest, version, SHADOW_REQUESTS) >= SHADOW_REQUESTS
-    failed = gate(manifest, SHADOW_REQUESTS, refused=True)
+    failed = gate(manifest, stack, SHADOW_REQUESTS, refused=True)
     verdict = [f for f in failed if "Not promoting candidate" in f]
     assert verdict, failed
     report(f"gate, bad candidate: {verdict[0]}")
@@ -292,7 +313,8 @@ def test_an_unhealthy_candidate_runs_again_as_before(stack, candidates, host, ma
     before = inspect(host, candidate["container"])
     extra = {**stack, "sentiment_api_candidate_model_dir": str(candidates["relabelled"][0])}
     started = time.monotonic()
-    failed = run_playbook_refused(manifest, extra, "api")
+    # Its API answers 503 on /health from the start: a short wait is enough to see it fail.
+    failed = run_playbook_refused(manifest, {**extra, "sentiment_api_healthy_timeout": 60}, "api")
     rolled = [f for f in failed if "did not become healthy" in f]
     assert rolled, failed
     report(f"unhealthy candidate, {time.monotonic() - started:.0f} s: {rolled[0][:400]}")
@@ -327,19 +349,19 @@ def test_the_gate_passes_a_retrained_candidate_and_promotes_it_replica_by_replic
     assert wait_scraped(on_host, manifest, metrics["model_version"], SHADOW_REQUESTS) >= (
         SHADOW_REQUESTS
     )
-    extra = {**stack, "sentiment_api_candidate_model_dir": str(good)}
     started = time.monotonic()
-    stats = run_playbook(
+    stats, verdict = gate(
         manifest,
-        {**extra, "sentiment_api_promote_min_shadow_requests": SHADOW_REQUESTS},
-        "secrets,api,gateway,summary",
-        playbook="promote.yml",
+        {**stack, "sentiment_api_candidate_model_dir": str(good)},
+        SHADOW_REQUESTS,
+        refused=False,
     )
     changed = sum(s.get("changed", 0) for s in stats.values())
     report(
-        f"gate, retrained candidate {metrics['model_version']}: promoted in "
+        f"gate, retrained candidate: {verdict}; promoted in "
         f"{time.monotonic() - started:.0f} s, {changed} changed"
     )
+    assert verdict and verdict[0].startswith(f"Promoting candidate {metrics['model_version']}")
     v1 = instances(manifest, "v1")
     assert {model_of(backend_client, manifest, i["name"]) for i in v1} == {metrics["model_version"]}
     assert model_of(backend_client, manifest, instances(manifest, "v2")[0]["name"]) == production(
