@@ -172,8 +172,9 @@ bench: setup ## Benchmark /predict through the gateway vs directly (numbers to b
 bench-compare: setup ## Before/after in one run: the benchmark's load on the tree at REV (default: before the hardening) and on this one
 	$(VENV)/bin/python bench/run.py --compare $(or $(REV),f3b3db0) --levels $(or $(LEVELS),32)
 
+SHADOW_LEVELS ?= 8,32
 bench-shadow: setup ## Shadow traffic off vs on, same run: client req/s, p50, p99 at c=8 and c=32, CPU of the mirror (CANDIDATE=dir)
-	$(VENV)/bin/python bench/run.py --shadow --levels $(or $(LEVELS),8,32) --duration $(or $(DURATION),15) \
+	$(VENV)/bin/python bench/run.py --shadow --levels $(SHADOW_LEVELS) --duration $(or $(DURATION),15) \
 	  $(if $(CANDIDATE),--candidate $(CANDIDATE))
 
 bench-model: setup ## The model file formats side by side: safetensors (served) vs joblib vs skops (size, load, cold start, p50)

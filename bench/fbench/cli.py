@@ -42,6 +42,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--candidate", help="with --shadow: the candidate's model directory")
     ap.add_argument(
+        "--shadow-percents", default="0,25,100", help="with --shadow: shares to compare (0 first)"
+    )
+    ap.add_argument(
         "--render",
         action="store_true",
         help="only re-render docs/BENCHMARK.md from bench/results.json",

@@ -1,12 +1,12 @@
 """`make bench-shadow`: what mirroring v1 traffic to a candidate costs clients, in one run.
 
 The private fbench stack with a candidate (fortress_candidate_enabled), the benchmark client
-exempt from the rate limit; then, ABAB over --rounds, the gateway re-rendered with
-nginx_gateway_shadow_percent 0 (off) and 100 (on, every v1 request copied), and wrk through the
-gateway at each --levels concurrency. Printed side by side: client req/s, p50, p99, errors, and
-the CPU the gateway, the v1 replicas and the candidate spent per client request (the mirror's
-cost is the candidate's CPU, on the same cores). Results: bench/shadow-results.json. Load goes
-only to fbench containers.
+exempt from the rate limit; then, over --rounds, the gateway re-rendered with each
+nginx_gateway_shadow_percent of --shadow-percents (default 0, 25, 100: 100 copies every v1
+request), and wrk through the gateway at each --levels concurrency. Printed side by side: client
+req/s, p50, p99, errors, their ratios to no shadow, and the CPU the gateway, the v1 replicas and
+the candidate spent per client request (the copies cost the candidate's CPU, on the same cores).
+Results: bench/shadow-results.json. Load goes only to fbench containers.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def measure(load: Load, levels: list[int], duration: int, auth: str) -> dict[int
 
 
 def summarise(runs: dict[str, list[dict[int, dict]]], levels: list[int]) -> list[dict[str, Any]]:
-    """Median over rounds per mode and level, and the on/off ratios."""
+    """Median over rounds per share and level, and each share's ratios to no shadow (0 %)."""
     rows = []
     for c in levels:
         row: dict[str, Any] = {"concurrency": c}
@@ -64,38 +64,40 @@ def summarise(runs: dict[str, list[dict[int, dict]]], levels: list[int]) -> list
                 g: statistics.median(p["cpu_us_per_request"][g] for p in pick)
                 for g in ("gateway", "api", "candidate")
             }
-        row["rps_ratio_on_off"] = round(row["on"]["rps"] / row["off"]["rps"], 3)
-        row["p50_ratio_on_off"] = round(row["on"]["p50_ms"] / row["off"]["p50_ms"], 3)
-        row["p99_ratio_on_off"] = round(row["on"]["p99_ms"] / row["off"]["p99_ms"], 3)
+        base = row["0"]
+        for mode in runs:
+            row[mode]["ratios_to_0"] = {
+                key: round(row[mode][key] / base[key], 3) for key in ("rps", "p50_ms", "p99_ms")
+            }
         rows.append(row)
     return rows
 
 
-def table(rows: list[dict[str, Any]]) -> str:
+def table(rows: list[dict[str, Any]], modes: list[str]) -> str:
     lines = [
-        "| c | shadow | req/s | p50 ms | p99 ms | errors | gateway CPU us/req | v1 CPU us/req "
-        "| candidate CPU us/req |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| c | shadow % | req/s | p50 ms | p99 ms | errors | req/s, p50, p99 vs 0 % "
+        "| gateway CPU us/req | v1 CPU us/req | candidate CPU us/req |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for row in rows:
-        for mode in ("off", "on"):
-            m, cpu = row[mode], row[mode]["cpu_us_per_request"]
+        for mode in modes:
+            m, cpu, r = row[mode], row[mode]["cpu_us_per_request"], row[mode]["ratios_to_0"]
             lines.append(
                 f"| {row['concurrency']} | {mode} | {m['rps']:.1f} | {m['p50_ms']:.2f} | "
-                f"{m['p99_ms']:.2f} | {m['errors']} | {cpu['gateway']} | {cpu['api']} | "
-                f"{cpu['candidate']} |"
+                f"{m['p99_ms']:.2f} | {m['errors']:.0f} | {r['rps']:.2f}, {r['p50_ms']:.2f}, "
+                f"{r['p99_ms']:.2f} | {cpu['gateway']:.0f} | {cpu['api']:.0f} | "
+                f"{cpu['candidate']:.0f} |"
             )
-        lines.append(
-            f"| {row['concurrency']} | on/off | {row['rps_ratio_on_off']:.3f} | "
-            f"{row['p50_ratio_on_off']:.3f} | {row['p99_ratio_on_off']:.3f} | | | | |"
-        )
     return "\n".join(lines)
 
 
 def run_shadow(args: argparse.Namespace) -> int:
     levels = [int(x) for x in args.levels.split(",")]
     image = deploy.client_image()
-    runs: dict[str, list[dict[int, dict]]] = {"off": [], "on": []}
+    percents = [int(x) for x in args.shadow_percents.split(",")]
+    if percents[0] != 0:
+        raise SystemExit("--shadow-percents starts with 0 (the baseline)")
+    runs: dict[str, list[dict[int, dict]]] = {str(p): [] for p in percents}
     try:
         deploy.playbook("site.yml", stack_vars(args, None, 0), "shadow-deploy")
         client_ip = deploy.start_clients(image)
@@ -106,17 +108,17 @@ def run_shadow(args: argparse.Namespace) -> int:
         load.gateway(8, 3, auth=auth)  # warm-up
         load.meter.measure_idle(config.CLIENT_PUBLIC)
         for rnd in range(1, args.rounds + 1):
-            for mode, percent in (("off", 0), ("on", 100)):
+            for percent in percents:
                 extra = stack_vars(args, client_ip, percent)
-                deploy.playbook("site.yml", extra, f"shadow-{mode}-{rnd}", tags="gateway")
+                deploy.playbook("site.yml", extra, f"shadow-{percent}-{rnd}", tags="gateway")
                 deploy.wait_gateway()
-                log(f"round {rnd}, shadow {mode} ({percent}% of v1 requests copied)")
-                runs[mode].append(measure(load, levels, args.duration, auth))
+                log(f"round {rnd}, shadow {percent}% of v1 requests copied")
+                runs[str(percent)].append(measure(load, levels, args.duration, auth))
     finally:
         if not args.keep:
             deploy.teardown(image, purge=args.purge)
     rows = summarise(runs, levels)
     RESULTS.write_text(json.dumps({"levels": rows, "rounds": runs}, indent=2, default=str) + "\n")
-    print(table(rows))
+    print(table(rows, list(runs)))
     log(f"wrote {RESULTS.relative_to(config.ROOT)}")
     return 0
