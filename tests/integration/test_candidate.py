@@ -268,25 +268,25 @@ def wait_scraped(on_host, manifest, version: str, least: int, timeout: float = 6
         time.sleep(3)
 
 
-def test_the_gate_refuses_a_candidate_trained_on_shuffled_labels(
-    canary,
-    stack,
-    candidates,
-    load_clients,
-    gateway_inside,
-    on_host,
-    backend_client,
-    manifest,
-    credentials,
-    report,
-):
+@pytest.fixture(scope="module")
+def mirrored(canary, load_clients, gateway_inside, on_host, manifest, credentials):
+    """Send SHADOW_REQUESTS v1 requests as a v1 user, until Prometheus has the candidate `version`'s
+    comparisons of them."""
     seen, _ = canary
     v1_client = next(c for c, v in seen.items() if v[0] == "v1")
-    shadow_traffic(
-        load_clients, f"{gateway_inside}/predict", manifest, credentials, v1_client, SHADOW_REQUESTS
-    )
-    version = candidates["bad"][1]["model_version"]
-    assert wait_scraped(on_host, manifest, version, SHADOW_REQUESTS) >= SHADOW_REQUESTS
+    url = f"{gateway_inside}/predict"
+
+    def send_to(version: str) -> None:
+        shadow_traffic(load_clients, url, manifest, credentials, v1_client, SHADOW_REQUESTS)
+        assert wait_scraped(on_host, manifest, version, SHADOW_REQUESTS) >= SHADOW_REQUESTS
+
+    return send_to
+
+
+def test_the_gate_refuses_a_candidate_trained_on_shuffled_labels(
+    mirrored, stack, candidates, backend_client, manifest, report
+):
+    mirrored(candidates["bad"][1]["model_version"])
     failed = gate(manifest, stack, SHADOW_REQUESTS, refused=True)
     verdict = [f for f in failed if "Not promoting candidate" in f]
     assert verdict, failed
@@ -328,27 +328,11 @@ def test_an_unhealthy_candidate_runs_again_as_before(stack, candidates, host, ma
 
 
 def test_the_gate_passes_a_retrained_candidate_and_promotes_it_replica_by_replica(
-    canary,
-    stack,
-    candidates,
-    load_clients,
-    gateway_inside,
-    on_host,
-    backend_client,
-    manifest,
-    credentials,
-    report,
+    mirrored, stack, candidates, backend_client, manifest, report
 ):
-    seen, _ = canary
-    v1_client = next(c for c, v in seen.items() if v[0] == "v1")
     good, metrics = candidates["good"]
     run_playbook(manifest, {**stack, "sentiment_api_candidate_model_dir": str(good)}, "api")
-    shadow_traffic(
-        load_clients, f"{gateway_inside}/predict", manifest, credentials, v1_client, SHADOW_REQUESTS
-    )
-    assert wait_scraped(on_host, manifest, metrics["model_version"], SHADOW_REQUESTS) >= (
-        SHADOW_REQUESTS
-    )
+    mirrored(metrics["model_version"])
     started = time.monotonic()
     stats, verdict = gate(
         manifest,
