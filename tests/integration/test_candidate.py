@@ -37,9 +37,10 @@ pytestmark = opt_in
 
 USERS = 20  # canary "users": one account's clients, each with its own X-Client-Id
 CANARY_PERCENT = 25
-SHADOW_REQUESTS = (
-    240  # the gate's minimum in these tests (sentiment_api_promote_min_shadow_requests)
-)
+# The gate's minimum in these tests (sentiment_api_promote_min_shadow_requests).
+SHADOW_REQUESTS = 240
+# `make promote`'s tags: the summary rewrites the manifest from every role's facts.
+PROMOTE_TAGS = "secrets,api,gateway,monitoring,summary"
 SENTENCE = "I love this phone, the battery lasts forever"
 
 
@@ -104,7 +105,7 @@ def stack(deployed, candidates):
     }
     run_playbook(deployed, extra, "api,gateway")
     yield extra
-    run_playbook(deployed, {}, "api,gateway,summary")
+    run_playbook(deployed, {}, PROMOTE_TAGS)
 
 
 def gateway_url(manifest) -> str:
@@ -243,10 +244,9 @@ def shadow_traffic(load_clients, url, manifest, credentials, v1_client: str, tot
 def gate(manifest, stack: dict, minimum: int, refused: bool):
     """playbooks/promote.yml on the deployed candidate, the gate's minimum at `minimum` requests."""
     extra = {**stack, "sentiment_api_promote_min_shadow_requests": minimum}
-    tags = "secrets,api,gateway,summary"
     if refused:
-        return run_playbook_refused(manifest, extra, tags, playbook="promote.yml")
-    result = run_playbook_result(manifest, extra, tags, playbook="promote.yml")
+        return run_playbook_refused(manifest, extra, PROMOTE_TAGS, playbook="promote.yml")
+    result = run_playbook_result(manifest, extra, PROMOTE_TAGS, playbook="promote.yml")
     return result["stats"], task_messages(result, "Gate the promotion on the shadow traffic")
 
 
