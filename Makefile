@@ -84,7 +84,7 @@ model-candidate: setup ## Train a candidate model into CANDIDATE_DIR (.cache/can
 	$(VENV)/bin/python src/gen_model.py --out $(CANDIDATE_DIR) $(CANDIDATE_ARGS)
 
 promote: setup ## Promote INVENTORY's deployed candidate to api-v1 if the gate on its shadow traffic passes (playbooks/promote.yml)
-	$(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/promote.yml --tags secrets,api,gateway,monitoring,summary \
+	$(VENV)/bin/ansible-playbook -i $(INVENTORY) playbooks/promote.yml --tags secrets,api,gateway \
 	  $(if $(filter inventory/local,$(INVENTORY)),,--ask-vault-pass) $(EXTRA)
 
 # The roles' defaults, as a target has them; BUNDLE_VARS=FILE adds an inventory's settings (e.g. its group_vars main.yml).

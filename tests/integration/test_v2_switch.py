@@ -51,7 +51,10 @@ def test_disabling_v2_removes_it_and_the_debug_header_gets_a_json_503_then_it_co
         assert v2["container"] not in containers, f"{v2['container']} still exists: {containers}"
         off = json.loads(host.file(f"{manifest['data_dir']}/deployment.json").content_string)
         assert off["v2_enabled"] is False, off
-        assert [i["variant"] for i in off["api_instances"]] == ["v1"] * manifest["v1_replicas"]
+        others = ["candidate"] if manifest.get("candidate_enabled") else []
+        assert [i["variant"] for i in off["api_instances"]] == (
+            ["v1"] * manifest["v1_replicas"] + others
+        )
         debug = answer(on_host, manifest, basic_auth, debug=True)
         assert debug["status"] == 503, debug
         assert json.loads(debug["body"])["error"] == "variant_unavailable", debug
