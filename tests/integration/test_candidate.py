@@ -2,7 +2,7 @@
 gate (playbooks/promote.yml) refusing a bad candidate and promoting a good one, and a rollout that
 puts an unhealthy container back as it was.
 
-Candidates are trained here on the control node (gen_model.py --C: fixed hyperparameters, no CV,
+Candidates are trained here on the control node (candidate_models.py: gen_model.py --C, no CV,
 about 30 s each): a good one (another seed) and a bad one (shuffled training labels). Each phase
 re-runs the playbook (tags api, gateway), so the module is opt-in like the rollout test; the stack
 is put back as the inventory has it at the end.
@@ -10,19 +10,15 @@ is put back as the inventory has it at the end.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import subprocess
-import sys
 import time
 import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import numpy as np
 import pytest
+from candidate_models import binomial_range, held_out_sentences, relabelled, train
 from conftest import Prober, api_url, auth_header, inspect, instances, request_interval
 from playbook import (
     REPO,
@@ -42,37 +38,6 @@ SHADOW_REQUESTS = 240
 # `make promote`'s tags: the plays a new API model concerns (as the rolling-update test's).
 PROMOTE_TAGS = "secrets,api,gateway"
 SENTENCE = "I love this phone, the battery lasts forever"
-
-
-def train(out: Path, *args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, str(REPO / "src" / "gen_model.py"), "--out", str(out), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads((out / "metrics.json").read_text())
-
-
-def relabelled(source: Path, out: Path) -> dict:
-    """A well-formed model whose classes are not production's ("neutral" renamed). Its metrics.json
-    records its sha256, so the rollout ships it; the candidate API refuses to compare with it."""
-    sys.path.insert(0, str(REPO / "src"))
-    from api import modelfile
-
-    pipeline = modelfile.load(source / modelfile.MODEL_FILE)
-    classifier = pipeline.steps[-1][1]
-    classifier.classes_ = np.array(["mixed" if c == "neutral" else c for c in classifier.classes_])
-    out.mkdir(parents=True)
-    modelfile.save(pipeline, out / modelfile.MODEL_FILE)
-    digest = hashlib.sha256((out / modelfile.MODEL_FILE).read_bytes()).hexdigest()
-    metrics = json.loads((source / "metrics.json").read_text())
-    metrics.update(model_sha256=digest, model_version=digest[:12])
-    (out / "metrics.json").write_text(json.dumps(metrics))
-    return metrics
 
 
 @pytest.fixture(scope="module")
@@ -137,17 +102,6 @@ def comparisons(backend_client: Prober, manifest) -> Counter:
     return found
 
 
-def binomial_range(n: int, p: float, mass: float = 0.999) -> tuple[int, int]:
-    """The central interval of Binomial(n, p) holding at least `mass` of the probability."""
-    pmf = [math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1)]
-    low, high, tail = 0, n, (1 - mass) / 2
-    while sum(pmf[: low + 1]) < tail:
-        low += 1
-    while sum(pmf[high:]) < tail:
-        high -= 1
-    return low, high
-
-
 @pytest.fixture(scope="module")
 def canary(stack, on_host, manifest, credentials):
     """Each of USERS client ids, 3 requests: the variant each got every time."""
@@ -203,15 +157,6 @@ def test_shadow_copies_of_v1_traffic_reach_the_candidate_only(
         assert shadow == count, (before, after)
     else:
         assert 0 < shadow <= count, (before, after)
-
-
-def held_out_sentences(count: int) -> list[str]:
-    """Real traffic: sentences of the corpus' held-out part (the training split, seed 42)."""
-    sys.path.insert(0, str(REPO / "src"))
-    from model_training import data
-
-    texts, labels, _ = data.deduplicate(data.read_corpus(data.locate_corpus()))
-    return data.split(texts, labels, 42)[1][:count]
 
 
 def shadow_traffic(load_clients, url, manifest, credentials, v1_client: str, total: int) -> None:
