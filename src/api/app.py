@@ -184,6 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     max_chars = settings.max_sentence_chars
     meta = {"variant": settings.variant, "replica": settings.replica_id}
 
+    metrics.expect("/predict", "POST")
+
     @app.post("/predict")
     async def predict(request: Request) -> Response:
         """Classify one sentence: ``{"sentence": "..."}`` → ``{"prediction value": label}``."""

@@ -132,17 +132,31 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._duration_children: dict[str, Histogram] = {}
 
-    def observe_request(self, handler: str, method: str, status: int, seconds: float) -> None:
+    def _children(self, handler: str, method: str, status: int) -> tuple[Counter, Histogram]:
         key = (handler, method, status)
         counter = self._request_children.get(key)
         if counter is None:
             counter = self._request_children[key] = self.requests.labels(
                 handler, method, str(status)
             )
-        counter.inc()
         histogram = self._duration_children.get(handler)
         if histogram is None:
             histogram = self._duration_children[handler] = self.duration.labels(handler)
+        return counter, histogram
+
+    def expect(self, handler: str, method: str, status: int = 200) -> None:
+        """Export a route's request counter and latency histogram at zero from the start.
+
+        Prometheus' instrumentation guide: initialise the label values you know in advance.
+        A series born on the first request holds a whole burst in its first sample when the burst
+        falls between two scrapes, and rate() over it then sees no increase at all (the promotion
+        gate read "p99 unknown" after 240 shadow requests that way).
+        """
+        self._children(handler, method, status)
+
+    def observe_request(self, handler: str, method: str, status: int, seconds: float) -> None:
+        counter, histogram = self._children(handler, method, status)
+        counter.inc()
         histogram.observe(seconds)
 
 

@@ -79,6 +79,19 @@ def test_metrics_move_after_a_prediction(v1_client: TestClient) -> None:
     assert 'api_request_duration_seconds_bucket{handler="/predict",le="0.0001"}' in after
 
 
+def test_predict_series_are_exported_at_zero_before_the_first_request() -> None:
+    """So rate() sees the first burst even when it falls between two scrapes."""
+    with TestClient(create_app(make_settings("v1"))) as fresh:
+        text = fresh.get("/metrics").text
+    zero = {
+        "api_requests_total": '{handler="/predict",method="POST",status="200"}',
+        "api_request_duration_seconds_count": '{handler="/predict"}',
+        "api_request_duration_seconds_bucket": '{handler="/predict",le="+Inf"}',
+    }
+    for name, labels in zero.items():
+        assert re.search(rf"^{re.escape(name + labels)} 0\.0$", text, re.MULTILINE), (name, text)
+
+
 # What Prometheus sends on a scrape: it prefers OpenMetrics and accepts gzip.
 PROMETHEUS_SCRAPE_HEADERS = {
     "accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
