@@ -16,7 +16,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help setup system-packages model start-project stop-project deploy verify test lint unit \
-        engine bundle model-candidate promote molecule test-vm test-qemu vm-image vm-up vm-down bench bench-compare bench-shadow bench-model lock clean noop-timing
+        engine bundle model-candidate promote molecule test-vm test-swarm test-qemu vm-image vm-up vm-down bench bench-compare bench-shadow bench-model lock clean noop-timing
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -128,23 +128,36 @@ endef
 molecule: setup ## Molecule scenario SCENARIO (default: the full stack)
 	@$(call molecule_test,$(SCENARIO))
 
-# The rehearsal uses inventory/vm.example's group_vars as they are, plus a vault file encrypted here with
-# generated secrets and a generated vault password (both in a private temporary directory, removed afterwards),
-# and deploys the offline bundle (make bundle): the instance has no apt source and builds nothing.
+# A rehearsal ($(1): scenario) uses an example inventory's group_vars ($(2)) as they are, plus a vault file encrypted
+# here with generated secrets and a generated vault password (both in a private temporary directory, removed
+# afterwards), the scenario's rehearsal.yml where it has one, and host_vars for its instances ($(3)); it deploys the
+# offline bundle (make bundle): the instances have no apt source and build nothing.
+define rehearsal_test
+vm=$$(mktemp -d /tmp/fortress-$(1).XXXXXX); trap 'rm -rf "$$vm"' EXIT; \
+password=$$(openssl rand -hex 24); \
+mkdir -p "$$vm/group_vars/fortress" "$$vm/host_vars"; \
+for host in $(3); do \
+  printf 'ansible_connection: docker\nfortress_images_from: bundle\nfortress_bundle: %s\n' \
+    "$(CURDIR)/dist/fortress-bundle.tar" > "$$vm/host_vars/$$host.yml"; \
+done; \
+cp $(2)/group_vars/fortress/main.yml "$$vm/group_vars/fortress/main.yml"; \
+if [ -f molecule/$(1)/rehearsal.yml ]; then cp molecule/$(1)/rehearsal.yml "$$vm/group_vars/fortress/rehearsal.yml"; fi; \
+(umask 077; openssl rand -hex 32 > "$$vm/vault-password"; \
+ printf 'vault_gateway_user: api-client\nvault_gateway_password: %s\nvault_grafana_admin_password: %s\n' \
+   "$$password" "$$(openssl rand -hex 24)" > "$$vm/group_vars/fortress/vault.yml"); \
+$(VENV)/bin/ansible-vault encrypt --vault-password-file "$$vm/vault-password" "$$vm/group_vars/fortress/vault.yml"; \
+export FORTRESS_VM_GROUP_VARS="$$vm/group_vars" FORTRESS_VM_HOST_VARS="$$vm/host_vars" \
+  ANSIBLE_VAULT_PASSWORD_FILE="$$vm/vault-password"; \
+export FORTRESS_VM_PASSWORD="$$password"; $(call molecule_test,$(1))
+endef
+
 test-vm: setup engine bundle ## Rehearse an air-gapped VM: fresh Debian instance, own Docker engine, from the bundle (scenario vm)
-	@vm=$$(mktemp -d /tmp/fortress-vm.XXXXXX); trap 'rm -rf "$$vm"' EXIT; \
-	password=$$(openssl rand -hex 24); \
-	mkdir -p "$$vm/group_vars/fortress" "$$vm/host_vars"; \
-	printf 'ansible_connection: docker\nfortress_images_from: bundle\nfortress_bundle: %s\n' \
-	  "$(CURDIR)/dist/fortress-bundle.tar" > "$$vm/host_vars/fortress-vm.yml"; \
-	cp inventory/vm.example/group_vars/fortress/main.yml "$$vm/group_vars/fortress/main.yml"; \
-	(umask 077; openssl rand -hex 32 > "$$vm/vault-password"; \
-	 printf 'vault_gateway_user: api-client\nvault_gateway_password: %s\nvault_grafana_admin_password: %s\n' \
-	   "$$password" "$$(openssl rand -hex 24)" > "$$vm/group_vars/fortress/vault.yml"); \
-	$(VENV)/bin/ansible-vault encrypt --vault-password-file "$$vm/vault-password" "$$vm/group_vars/fortress/vault.yml"; \
-	export FORTRESS_VM_GROUP_VARS="$$vm/group_vars" FORTRESS_VM_HOST_VARS="$$vm/host_vars" \
-	  ANSIBLE_VAULT_PASSWORD_FILE="$$vm/vault-password"; \
-	export FORTRESS_VM_PASSWORD="$$password"; $(call molecule_test,vm)
+	@$(call rehearsal_test,vm,inventory/vm.example,fortress-vm)
+
+# Three Docker-in-Docker nodes of the vm scenario's instance image (built here: the scenario uses it pre-built).
+test-swarm: setup engine bundle ## Rehearse a Docker Swarm cluster: 3 fresh nodes (1 manager, 2 workers), from the bundle (scenario swarm)
+	docker build --quiet --tag fortress-node:bookworm --file molecule/vm/Dockerfile.j2 molecule/vm
+	@$(call rehearsal_test,swarm,inventory/swarm.example,fortress-swarm-1 fortress-swarm-2 fortress-swarm-3)
 
 # A real QEMU virtual machine (vm/fortress_vm): the cached Debian 12 image, a throw-away overlay booted under TCG (KVM
 # when usable), air-gapped, reached over SSH on a 127.0.0.1 forward; tests/qemu deploys the offline bundle
