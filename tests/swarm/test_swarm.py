@@ -1,15 +1,18 @@
-"""The stack on a 3-node swarm: nodes, placement, the gateway's contract, a lost node."""
+"""The stack on a 3-node swarm: nodes, placement, the gateway's contract, a lost node, a rolling
+update."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from collections import Counter
 
 import pytest
 from conftest import (
+    ROOT,
     START_ARGS,
     START_DOCKERD,
     Gateway,
@@ -20,6 +23,10 @@ from conftest import (
     tasks,
     wait_until,
 )
+
+# The playbook runner of the integration suite (the json callback, the manifest's variables).
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from playbook import run_playbook
 
 
 def nodes(host) -> list[dict[str, str]]:
@@ -161,3 +168,34 @@ def test_a_lost_worker_costs_no_request_and_its_tasks_move(host, manifest, load,
     assert traffic.results, "no request was sent"
     assert not traffic.failed(), f"{traffic.summary()}: {traffic.failed()[:3]}"
     assert back, nodes(host)
+
+
+def service_env(host, name: str) -> list[str]:
+    return json.loads(
+        host.check_output(
+            "docker service inspect --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}' %s",
+            name,
+        )
+    )
+
+
+def test_a_rolling_update_across_the_nodes_costs_no_request(host, manifest, load, report):
+    """The API services' spec changes (the sentence limit, the way an image or a model change
+    reaches the tasks): the swarm replaces each task, the new one healthy before the old one
+    stops, under steady load; then back."""
+    v1 = service(manifest, "v1")
+    limit = manifest["api_max_sentence_chars"]
+    for value in (limit - 1, limit):
+        with load() as traffic:
+            started = time.monotonic()
+            stats = run_playbook(manifest, {"sentiment_api_max_sentence_chars": value}, "api")
+            took = time.monotonic() - started
+        changed = sum(s.get("changed", 0) for s in stats.values())
+        report(
+            f"rolling update to API_MAX_SENTENCE_CHARS={value} over "
+            f"{dict(Counter(running_nodes(host, v1)))} in {took:.0f} s ({changed} changed): "
+            f"{traffic.summary()}"
+        )
+        assert f"API_MAX_SENTENCE_CHARS={value}" in service_env(host, v1)
+        assert len(running_nodes(host, v1)) == manifest["v1_replicas"], tasks(host, v1)
+        assert not traffic.failed(), f"{traffic.summary()}: {traffic.failed()[:3]}"
