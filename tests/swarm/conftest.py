@@ -31,7 +31,7 @@ START_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def manifest(host) -> dict[str, Any]:
     f = host.file("/opt/fortress/deployment.json")
     assert f.exists, "deployment manifest missing on the first manager"
@@ -40,7 +40,7 @@ def manifest(host) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ca_file(host, tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("ca") / "ca.crt"
     path.write_text(host.file("/opt/fortress/certs/ca.crt").content_string)
