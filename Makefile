@@ -130,7 +130,7 @@ molecule: setup ## Molecule scenario SCENARIO (default: the full stack)
 
 # A rehearsal ($(1): scenario) uses an example inventory's group_vars ($(2)) as they are, plus a vault file encrypted
 # here with generated secrets and a generated vault password (both in a private temporary directory, removed
-# afterwards), the scenario's rehearsal.yml where it has one, and host_vars for its instances ($(3)); it deploys the
+# afterwards), the scenario's own group_vars where it has them (molecule/<scenario>/group_vars), and host_vars for its instances ($(3)); it deploys the
 # offline bundle (make bundle): the instances have no apt source and build nothing.
 define rehearsal_test
 vm=$$(mktemp -d /tmp/fortress-$(1).XXXXXX); trap 'rm -rf "$$vm"' EXIT; \
@@ -141,7 +141,7 @@ for host in $(3); do \
     "$(CURDIR)/dist/fortress-bundle.tar" > "$$vm/host_vars/$$host.yml"; \
 done; \
 cp $(2)/group_vars/fortress/main.yml "$$vm/group_vars/fortress/main.yml"; \
-if [ -f molecule/$(1)/rehearsal.yml ]; then cp molecule/$(1)/rehearsal.yml "$$vm/group_vars/fortress/rehearsal.yml"; fi; \
+if [ -d molecule/$(1)/group_vars/fortress ]; then cp molecule/$(1)/group_vars/fortress/*.yml "$$vm/group_vars/fortress/"; fi; \
 (umask 077; openssl rand -hex 32 > "$$vm/vault-password"; \
  printf 'vault_gateway_user: api-client\nvault_gateway_password: %s\nvault_grafana_admin_password: %s\n' \
    "$$password" "$$(openssl rand -hex 24)" > "$$vm/group_vars/fortress/vault.yml"); \
