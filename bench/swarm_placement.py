@@ -28,8 +28,8 @@ def sh(*argv: str, timeout: float = 300) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True, timeout=timeout).stdout
 
 
-def on_manager(manager: str, *argv: str) -> str:
-    return sh("docker", "exec", manager, *argv)
+def on_manager(manager: str, *argv: str, timeout: float = 300) -> str:
+    return sh("docker", "exec", manager, *argv, timeout=timeout)
 
 
 def placement(manager: str, service: str) -> dict[str, int]:
@@ -72,6 +72,9 @@ def place(manager: str, service: str, node: str | None, replicas: int) -> dict[s
     args = [f"--constraint-rm={c}" for c in current if c.startswith("node.hostname")]
     if constraint:
         args.append(f"--constraint-add={constraint}")
+    else:
+        # A removed constraint moves nothing: reschedule every task, the scheduler spreads them.
+        args.append("--force")
     on_manager(
         manager,
         "docker",
@@ -137,7 +140,8 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=3)
     ap.add_argument("--port", type=int, default=28444)
     ap.add_argument("--auth", required=True, help="user:password of the gateway")
-    ap.add_argument("--levels", default="8,32")
+    # Under the gateway's per-client connection limit (nginx_gateway_limit_conn): one client here.
+    ap.add_argument("--levels", default="4,8")
     ap.add_argument("--duration", type=int, default=15)
     args = ap.parse_args()
     rows = []
