@@ -129,6 +129,43 @@ def wait_until(check, timeout: float, step: float = 2.0):
         time.sleep(step)
 
 
+def prometheus(host, path: str) -> Any:
+    """GET Prometheus' HTTP API on the monitoring node (the first manager, `host`), on its loopback
+    port there: the API's `data`."""
+    script = (
+        "import sys, urllib.request; "
+        "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+    )
+    out = host.check_output("python3 -c %s %s", script, f"http://127.0.0.1:9090{path}")
+    body = json.loads(out)
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def scrape_targets(host, job: str) -> list[dict[str, Any]]:
+    """Prometheus' active targets of a job: their labels, health and last error."""
+    return [
+        {**t["labels"], "health": t["health"], "error": t["lastError"]}
+        for t in prometheus(host, "/api/v1/targets?state=active")["activeTargets"]
+        if t["labels"].get("job") == job
+    ]
+
+
+def targets_up(host, job: str, count: int) -> list[dict[str, Any]] | None:
+    """The job's targets once there are `count` and every one is up (else None)."""
+    found = scrape_targets(host, job)
+    return found if len(found) == count and all(t["health"] == "up" for t in found) else None
+
+
+def api_replicas(manifest) -> set[str]:
+    """Every API task's replica id (api-<variant>-<slot>), from the manifest's services."""
+    return {
+        f"api-{s['variant']}-{slot}"
+        for s in manifest["swarm"]["services"]
+        for slot in range(1, s["replicas"] + 1)
+    }
+
+
 def runner_docker(*args: str) -> str:
     """The runner's own engine (where Molecule made the node containers)."""
     return subprocess.run(["docker", *args], check=True, capture_output=True, text=True).stdout

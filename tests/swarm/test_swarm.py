@@ -16,10 +16,13 @@ from conftest import (
     START_ARGS,
     START_DOCKERD,
     Gateway,
+    api_replicas,
     predict,
     rate_per_second,
     runner_docker,
     running_nodes,
+    scrape_targets,
+    targets_up,
     tasks,
     wait_until,
 )
@@ -153,7 +156,15 @@ def test_a_lost_worker_costs_no_request_and_its_tasks_move(host, manifest, load,
                 timeout=120,
             )
             rescheduled = time.monotonic() - started
-            time.sleep(10)
+            # Prometheus follows: every API task up again as a target, none on the lost node.
+            followed = wait_until(
+                lambda: (lambda up: up is not None and victim not in {t["node"] for t in up})(
+                    targets_up(host, "api", len(api_replicas(manifest)))
+                ),
+                timeout=60,
+                step=5,
+            )
+            time.sleep(5)
         finally:
             runner_docker("start", victim)
     report(
@@ -166,8 +177,9 @@ def test_a_lost_worker_costs_no_request_and_its_tasks_move(host, manifest, load,
     back = wait_until(
         lambda: any(n["name"] == victim and n["status"] == "Ready" for n in nodes(host)), 90
     )
-    report(f"{victim} back and Ready: {bool(back)}")
+    report(f"{victim} back and Ready: {bool(back)}; Prometheus followed: {bool(followed)}")
     assert moved, f"api-v1 tasks not rescheduled off {victim}: {tasks(host, v1)}"
+    assert followed, f"Prometheus' api targets after the move: {scrape_targets(host, 'api')}"
     assert traffic.results, "no request was sent"
     assert not traffic.failed(), f"{traffic.summary()}: {traffic.failed()[:3]}"
     assert back, nodes(host)
