@@ -106,6 +106,17 @@ def rate_per_second(manifest) -> float:
     return float(m[1]) / (1 if m[2] == "s" else 60)
 
 
+def nodes(host) -> list[dict[str, str]]:
+    """The swarm's nodes as the first manager lists them."""
+    out = host.check_output(
+        "docker node ls --format '{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}'"
+    )
+    rows = [[*line.split(), ""] for line in out.splitlines()]
+    return [
+        {"name": r[0], "status": r[1], "availability": r[2], "manager": r[3]} for r in rows if r
+    ]
+
+
 def tasks(host, service: str) -> list[tuple[str, str]]:
     """(node, current state) of a service's tasks that should run."""
     out = host.check_output(

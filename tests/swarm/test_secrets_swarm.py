@@ -11,7 +11,7 @@ import sys
 import time
 from collections import Counter
 
-from conftest import ROOT, predict, runner_docker, running_nodes
+from conftest import ROOT, nodes, predict, runner_docker, running_nodes
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from playbook import run_playbook
@@ -59,11 +59,9 @@ def test_the_gateway_tasks_get_key_chain_and_passwords_from_the_swarm(host, mani
     assert seen.strip() == "tmpfs" and mode.split()[0] == "400", (seen, mode)
 
 
-def test_no_other_node_keeps_the_key_or_the_passwords(manifest, report):
+def test_no_other_node_keeps_the_key_or_the_passwords(host, manifest, report):
     data = manifest["data_dir"]
-    others = [
-        n for n in ("fortress-swarm-2", "fortress-swarm-3") if n != manifest["swarm"]["leader"]
-    ]
+    others = [n["name"] for n in nodes(host) if n["name"] != manifest["swarm"]["leader"]]
     for node in others:
         listing = runner_docker(
             "exec", node, "sh", "-c", f"ls {data}/certs {data}/auth 2>/dev/null; true"

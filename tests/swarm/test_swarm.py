@@ -17,6 +17,7 @@ from conftest import (
     START_DOCKERD,
     Gateway,
     api_replicas,
+    nodes,
     predict,
     rate_per_second,
     runner_docker,
@@ -30,16 +31,6 @@ from conftest import (
 # The playbook runner of the integration suite (the json callback, the manifest's variables).
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from playbook import run_playbook
-
-
-def nodes(host) -> list[dict[str, str]]:
-    out = host.check_output(
-        "docker node ls --format '{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}'"
-    )
-    rows = [[*line.split(), ""] for line in out.splitlines()]
-    return [
-        {"name": r[0], "status": r[1], "availability": r[2], "manager": r[3]} for r in rows if r
-    ]
 
 
 def service(manifest, variant: str) -> str:
