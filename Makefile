@@ -9,7 +9,7 @@ VENV      := .venv
 INVENTORY ?= inventory/local
 SCENARIO  ?= default
 STAMP     := $(VENV)/.installed
-REQS      := requirements/dev.txt requirements/test.txt requirements/api.txt requirements/corpus.txt
+REQS      := requirements/dev.txt requirements/test.txt requirements/train.txt requirements/api.txt requirements/corpus.txt
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -41,26 +41,30 @@ $(STAMP): $(REQS) requirements.yml
 	@# would delete the other's files. Remove both, then install libpass from the lock alone.
 	if $(VENV)/bin/pip show --quiet passlib 2>/dev/null; then $(VENV)/bin/pip uninstall --quiet --yes passlib libpass; fi
 	$(VENV)/bin/pip install --quiet -r requirements/dev.txt
-	@# The runtime lock has hashes, which puts pip in hash-checking mode for the whole command: its own step.
-	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/api.txt
+	@# The training lock (the API's runtime and scikit-learn) has hashes, which puts pip in hash-checking mode for
+	@# the whole command: its own step.
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements/train.txt
 	$(VENV)/bin/pip install --quiet -r requirements/test.txt
 	$(VENV)/bin/pip install --quiet --no-deps -r requirements/corpus.txt
 	$(VENV)/bin/ansible-galaxy collection install -r requirements.yml >/dev/null
 	touch $@
 
-# api.txt: resolved for the image (CPython 3.11 on manylinux x86_64, as sentiment_api_python_version and
-# sentiment_api_wheel_platforms), with the sha256 of every file of each pin (any architecture's wheel matches).
-# Pins already in api.txt are kept, as the model is trained with them; LOCK_UPGRADE=1 moves them (then `make model`).
-lock: ## Re-resolve requirements/dev.in into requirements/dev.txt and requirements/api.in into the hashed api.txt
+# train.txt, then api.txt within it (the API serves with the versions training used): resolved for the image
+# (CPython 3.11 on manylinux x86_64, as sentiment_api_python_version and sentiment_api_wheel_platforms), with the
+# sha256 of every file of each pin (any architecture's wheel matches). Pins already in a lock are kept, as the model
+# is trained with them; LOCK_UPGRADE=1 moves them (then `make model`).
+lock: ## Re-resolve requirements/dev.in into dev.txt, train.in and api.in into the hashed train.txt and api.txt
 	rm -rf /tmp/fortress-lock-venv
 	python3 -m venv /tmp/fortress-lock-venv
 	/tmp/fortress-lock-venv/bin/pip install --quiet -r requirements/dev.in
 	{ echo '# Locked toolchain of the control node; generated from requirements/dev.in by `make lock`.'; \
 	  /tmp/fortress-lock-venv/bin/pip freeze; } > requirements/dev.txt
 	/tmp/fortress-lock-venv/bin/pip install --quiet uv==0.13.9
-	/tmp/fortress-lock-venv/bin/uv pip compile --quiet --native-tls --generate-hashes \
-	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 $(if $(LOCK_UPGRADE),--upgrade) \
-	  --custom-compile-command 'make lock' requirements/api.in -o requirements/api.txt
+	cd requirements && for lock in train api; do \
+	  /tmp/fortress-lock-venv/bin/uv pip compile --quiet --native-tls --generate-hashes \
+	    --python-version 3.11 --python-platform x86_64-manylinux_2_28 $(if $(LOCK_UPGRADE),--upgrade) \
+	    --custom-compile-command 'make lock' $$( [ $$lock = api ] && echo -c train.txt) $$lock.in -o $$lock.txt || exit 1; \
+	done
 	rm -rf /tmp/fortress-lock-venv
 
 model: setup ## Retrain the model from the labelled corpus into model/ (deterministic)

@@ -1,12 +1,12 @@
-"""Single-sentence scoring of a TF-IDF + LogisticRegression pipeline without sklearn overhead.
+"""Single-sentence scoring of a TF-IDF + LogisticRegression model straight from its fitted state.
 
 ``Pipeline.predict([s])`` costs over a millisecond, nearly all of it input validation, dataframe
-detection and FeatureUnion's joblib dispatch around ~0.1 ms of real work. ``LinearTextScorer``
-does the same arithmetic straight from the fitted attributes: the vectorizers' own analyzers,
-vocabularies and ``idf_``, then ``coef_``/``intercept_`` and a softmax, as sklearn does for a
-multinomial LogisticRegression. It is built only for the exact structure it understands
-(otherwise ``from_pipeline`` returns ``None``), and ``api.model`` checks it against the pipeline
-at load time before using it.
+detection and FeatureUnion's joblib dispatch around ~0.1 ms of real work, and importing
+scikit-learn costs most of the API's start. ``LinearTextScorer`` does the same arithmetic from
+the model file's data (``api.modelfile.LinearTextModel``): the vectorizers' analyzers
+(``api.analyzers``), vocabularies and ``idf_``, then ``coef_``/``intercept_`` and a softmax, as
+sklearn does for a multinomial LogisticRegression. ``api.model`` checks its scores against the
+ones training recorded with scikit-learn before serving with it.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
+
+from api.analyzers import build_analyzer
+from api.modelfile import LinearTextModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,47 +41,28 @@ class LinearTextScorer:
         self._intercept = intercept
 
     @classmethod
-    def from_pipeline(cls, pipeline: Any) -> LinearTextScorer | None:
-        """A scorer equivalent to ``pipeline``, or None when its structure is not supported."""
-        if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
-            return None
-        features, classifier = pipeline.steps[0][1], pipeline.steps[1][1]
-        if not isinstance(classifier, LogisticRegression) or len(classifier.classes_) < 3:
-            return None
-        if isinstance(features, FeatureUnion):
-            if features.transformer_weights:
-                return None
-            vectorizers = [transformer for _, transformer in features.transformer_list]
-        else:
-            vectorizers = [features]
-        coef = np.asarray(classifier.coef_, dtype=np.float64)
+    def from_model(cls, model: LinearTextModel) -> LinearTextScorer:
+        """The scorer of ``model`` (one ``api.modelfile.check_servable`` accepted)."""
+        coef = np.asarray(model.coef, dtype=np.float64)
         blocks: list[_Block] = []
         offset = 0
         words_counted = False
-        for vectorizer in vectorizers:
-            if not (
-                isinstance(vectorizer, TfidfVectorizer)
-                and vectorizer.use_idf
-                and vectorizer.norm == "l2"
-                and not vectorizer.binary
-            ):
-                return None
-            size = len(vectorizer.vocabulary_)
+        for block in model.blocks:
+            size = len(block.terms)
+            counts_words = block.params["analyzer"] == "word" and not words_counted
             blocks.append(
                 _Block(
-                    analyzer=vectorizer.build_analyzer(),
-                    vocabulary=vectorizer.vocabulary_,
-                    idf=np.asarray(vectorizer.idf_, dtype=np.float64),
-                    sublinear_tf=vectorizer.sublinear_tf,
+                    analyzer=build_analyzer(block.params),
+                    vocabulary={term: index for index, term in enumerate(block.terms)},
+                    idf=np.asarray(block.idf, dtype=np.float64),
+                    sublinear_tf=bool(block.params["sublinear_tf"]),
                     weights=np.ascontiguousarray(coef[:, offset : offset + size].T),
-                    counts_words=vectorizer.analyzer == "word" and not words_counted,
+                    counts_words=counts_words,
                 )
             )
             offset += size
-            words_counted = words_counted or blocks[-1].counts_words
-        if offset != coef.shape[1]:
-            return None
-        return cls(blocks, np.asarray(classifier.intercept_, dtype=np.float64))
+            words_counted = words_counted or counts_words
+        return cls(blocks, np.asarray(model.intercept, dtype=np.float64))
 
     def decision(self, sentence: str) -> np.ndarray:
         """Class scores, as ``LogisticRegression.decision_function`` on the TF-IDF row."""

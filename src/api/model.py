@@ -1,9 +1,11 @@
 """Loading the sentiment model and running single-sentence inference.
 
-The model file is a scikit-learn ``Pipeline`` stored by ``api.modelfile`` (safetensors: loading
-it runs no code from the file), written by ``src/gen_model.py`` with its sha256 in metrics.json;
-a file whose sha256 differs from the recorded one is refused before it is read. Labels always
-come from ``pipeline.classes_``.
+The model file is a fitted TF-IDF + LogisticRegression pipeline stored by ``api.modelfile``
+(safetensors: loading it runs no code from the file), written by ``src/gen_model.py`` with its
+sha256 in metrics.json; a file whose sha256 differs from the recorded one is refused before it is
+read. The API scores it without scikit-learn (``api.fastpath``), and only once those scores match
+the ones training recorded with scikit-learn for ``CHECK_SENTENCES`` (metrics.json
+``scoring_check``). Labels always come from the model's classes.
 """
 
 from __future__ import annotations
@@ -39,61 +41,44 @@ class ModelLoadError(RuntimeError):
 class Prediction(NamedTuple):
     label: str
     proba: dict[str, float] | None  # every class's probability, when asked for
-    known_words: int  # word tokens of the sentence in the vocabulary (0 without the fast path)
-    words: int  # all its word tokens (0 without the fast path)
+    known_words: int  # word tokens of the sentence in the vocabulary
+    words: int  # all its word tokens
 
 
 class SentimentModel:
-    """A loaded classifier with its labels and version, ready for one-sentence calls.
+    """A loaded classifier with its labels and version, ready for one-sentence calls."""
 
-    Uses ``LinearTextScorer`` when it reproduces the pipeline on ``CHECK_SENTENCES``,
-    the pipeline itself otherwise.
-    """
-
-    __slots__ = ("_pipeline", "_scorer", "classes", "reference", "version")
+    __slots__ = ("_scorer", "classes", "reference", "version")
 
     def __init__(
         self,
-        pipeline: Any,
+        model: modelfile.LinearTextModel,
         version: str,
         *,
-        fast_path: bool = True,
         reference: dict[str, Any] | None = None,
     ) -> None:
-        self._pipeline = pipeline
         # What training measured on held-out data (metrics.json "reference"): the drift baseline.
         self.reference: dict[str, Any] = reference or {}
-        self.classes: tuple[str, ...] = tuple(str(label) for label in pipeline.classes_)
+        self.classes: tuple[str, ...] = tuple(model.classes)
         self.version = version
-        self._scorer = LinearTextScorer.from_pipeline(pipeline) if fast_path else None
-        if self._scorer is not None and not self._scorer_matches_pipeline():
-            logger.warning("fast scoring path disagrees with the pipeline; not using it")
-            self._scorer = None
+        self._scorer = LinearTextScorer.from_model(model)
 
-    @property
-    def uses_fast_path(self) -> bool:
-        return self._scorer is not None
+    @classmethod
+    def from_pipeline(cls, pipeline: Any, version: str) -> SentimentModel:
+        """The API's scoring of a fitted scikit-learn pipeline (training measures with it)."""
+        return cls(modelfile.from_pipeline(pipeline), version)
 
-    def _scorer_matches_pipeline(self) -> bool:
-        assert self._scorer is not None
-        expected = self._pipeline.predict_proba(list(CHECK_SENTENCES))
-        got = np.array([self._scorer.predict_proba(s) for s in CHECK_SENTENCES])
-        return bool(np.allclose(got, expected, rtol=0.0, atol=1e-9))
+    def check_proba(self) -> list[list[float]]:
+        """Every class's probability for each of ``CHECK_SENTENCES``."""
+        return [self._scorer.predict_proba(sentence).tolist() for sentence in CHECK_SENTENCES]
 
     def predict(self, sentence: str) -> str:
         """Return the predicted label (no probabilities computed)."""
-        if self._scorer is not None:
-            return self.classes[self._scorer.predict_index(sentence)]
-        return str(self._pipeline.predict([sentence])[0])
+        return self.classes[self._scorer.predict_index(sentence)]
 
     def classify(self, sentence: str, *, proba: bool = False) -> Prediction:
         """The label (with ``proba`` also every class's probability) and the sentence's word
         tokens known to the vocabulary and all of them, from one scoring pass."""
-        if self._scorer is None:
-            if proba:
-                label, probabilities = self.predict_proba(sentence)
-                return Prediction(label, probabilities, 0, 0)
-            return Prediction(self.predict(sentence), None, 0, 0)
         scores, known, words = self._scorer.score(sentence)
         if not proba:
             return Prediction(self.classes[int(scores.argmax())], None, known, words)
@@ -105,10 +90,7 @@ class SentimentModel:
 
     def predict_proba(self, sentence: str) -> tuple[str, dict[str, float]]:
         """Return the most probable label and the probability of every class."""
-        if self._scorer is not None:
-            proba = self._scorer.predict_proba(sentence).tolist()
-        else:
-            proba = self._pipeline.predict_proba([sentence])[0].tolist()
+        proba = self._scorer.predict_proba(sentence).tolist()
         best = max(range(len(proba)), key=proba.__getitem__)
         return self.classes[best], dict(zip(self.classes, proba, strict=True))
 
@@ -147,12 +129,35 @@ def verify_model_file(model_path: Path, record: dict[str, Any], metrics_path: Pa
     return digest
 
 
+def verify_scoring(model: SentimentModel, record: dict[str, Any], metrics_path: Path) -> None:
+    """ModelLoadError unless the API's scores for ``CHECK_SENTENCES`` are the ones training
+    recorded with scikit-learn (metrics.json ``scoring_check``), to 1e-9."""
+    check = record.get("scoring_check")
+    if not isinstance(check, dict) or check.get("sentences") != list(CHECK_SENTENCES):
+        raise ModelLoadError(
+            f"{metrics_path} records no scoring_check for the API's check sentences: retrain "
+            "the model with this version of src/gen_model.py (make model)"
+        )
+    try:
+        expected = np.array(check["proba"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{metrics_path}: unreadable scoring_check: {exc}") from exc
+    got = np.array(model.check_proba())
+    if expected.shape != got.shape or not np.allclose(got, expected, rtol=0.0, atol=1e-9):
+        worst = float(np.abs(got - expected).max()) if expected.shape == got.shape else None
+        raise ModelLoadError(
+            f"the API's scores for the check sentences differ from the ones training recorded in "
+            f"{metrics_path} (largest difference {worst}, shapes {got.shape}, {expected.shape}): "
+            "refusing to serve a model the API would not score as trained"
+        )
+
+
 def load_model(model_path: Path, metrics_path: Path) -> SentimentModel:
-    """Verify, load and sanity-check the pipeline; raise ModelLoadError with a readable reason."""
+    """Verify, load and check the model; raise ModelLoadError with a readable reason."""
     record = read_training_record(metrics_path)
     digest = verify_model_file(model_path, record, metrics_path)
     try:
-        pipeline = modelfile.load(model_path)
+        data = modelfile.read(model_path)
     except modelfile.ModelFileError as exc:
         raise ModelLoadError(f"cannot load model {model_path}: {exc}") from exc
     version = record.get("model_version")
@@ -160,8 +165,7 @@ def load_model(model_path: Path, metrics_path: Path) -> SentimentModel:
         version = digest[:12]
     reference = record.get("reference")
     model = SentimentModel(
-        pipeline, version, reference=reference if isinstance(reference, dict) else None
+        data, version, reference=reference if isinstance(reference, dict) else None
     )
-    model.predict("warm up")
-    model.predict_proba("warm up")
+    verify_scoring(model, record, metrics_path)
     return model

@@ -101,6 +101,8 @@ def build_metrics(
         "train_label_counts": dict(sorted(Counter(y_train).items())),
         # Exported by the API as api_model_reference_*: the drift rules compare traffic with it.
         "reference": reference,
+        # The API serves the model only when its own scores of these sentences match (api.model).
+        "scoring_check": evaluation.scoring_check(pipeline),
         "seed": seed,
         "hyperparameters": hyperparameters(cv),
         "data": data_summary,

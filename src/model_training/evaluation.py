@@ -70,7 +70,7 @@ def measure_latency(pipeline: Any, sentences: Sequence[str]) -> dict[str, Any]:
     """Single-sentence latency (median/p99 ms) of the sklearn pipeline and of the API's path."""
     from api.model import SentimentModel
 
-    served = SentimentModel(pipeline, version="n/a")
+    served = SentimentModel.from_pipeline(pipeline, "n/a")
     one_element_lists = [[sentence] for sentence in sentences]
     result: dict[str, Any] = {}
     for name, method, inputs in (
@@ -93,7 +93,7 @@ def drift_reference(pipeline: Any, sentences: Sequence[str]) -> dict[str, Any]:
 
     from api.model import SentimentModel
 
-    served = SentimentModel(pipeline, version="n/a")
+    served = SentimentModel.from_pipeline(pipeline, "n/a")
     known = words = 0
     labels: Counter[str] = Counter()
     for sentence in sentences:
@@ -107,6 +107,18 @@ def drift_reference(pipeline: Any, sentences: Sequence[str]) -> dict[str, Any]:
         "label_share": {
             label: round(labels[label] / len(sentences), 6) for label in served.classes
         },
+    }
+
+
+def scoring_check(pipeline: Any) -> dict[str, Any]:
+    """scikit-learn's probabilities for the API's check sentences: the API refuses to serve the
+    model file unless its own scoring path (no scikit-learn) gives the same (api.model)."""
+    from api.model import CHECK_SENTENCES
+
+    return {
+        "source": "the fitted sklearn Pipeline's predict_proba",
+        "sentences": list(CHECK_SENTENCES),
+        "proba": pipeline.predict_proba(list(CHECK_SENTENCES)).tolist(),
     }
 
 

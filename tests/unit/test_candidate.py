@@ -21,7 +21,7 @@ from api.settings import Settings, SettingsError
 
 def trained_dir(tmp_path: Path, labels: list[str]) -> Path:
     """A model directory as training writes one, from a tiny corpus (a poor candidate)."""
-    from model_training import features
+    from model_training import evaluation, features
 
     texts = ["love it", "great flight", "hate it", "awful delay", "a plane", "the gate"] * 5
     pipeline = features.build_pipeline(c=1.0, seed=0).fit(texts, labels * 5)
@@ -29,7 +29,11 @@ def trained_dir(tmp_path: Path, labels: list[str]) -> Path:
     out.mkdir()
     modelfile.save(pipeline, out / modelfile.MODEL_FILE)
     digest = hashlib.sha256((out / modelfile.MODEL_FILE).read_bytes()).hexdigest()
-    record = {"model_sha256": digest, "model_version": digest[:12]}
+    record = {
+        "model_sha256": digest,
+        "model_version": digest[:12],
+        "scoring_check": evaluation.scoring_check(pipeline),
+    }
     (out / "metrics.json").write_text(json.dumps(record))
     return out
 

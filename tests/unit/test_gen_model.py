@@ -146,8 +146,7 @@ def test_trained_model_is_a_plain_pipeline_the_fast_path_reproduces() -> None:
     )
     shift = pipeline.decision_function(texts) - no_offsets.decision_function(texts)
     assert np.allclose(shift, [0.0, 0.3, -0.2])
-    served = SentimentModel(pipeline, version="test")
-    assert served.uses_fast_path
+    served = SentimentModel.from_pipeline(pipeline, version="test")
     for sentence in (*CHECK_SENTENCES, "love it", "awful table"):
         _, proba = served.predict_proba(sentence)
         assert np.allclose(list(proba.values()), pipeline.predict_proba([sentence])[0], atol=1e-9)

@@ -1,18 +1,21 @@
-"""The API's scoring path gives the same answers as the committed sklearn Pipeline."""
+"""The API scores the committed model as its sklearn Pipeline does, without importing sklearn, and
+refuses a model file or a training record it cannot trust."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from conftest import METRICS_PATH, MODEL_PATH
+from conftest import METRICS_PATH, MODEL_PATH, REPO
 
 from api import modelfile
-from api.fastpath import LinearTextScorer
-from api.model import ModelLoadError, SentimentModel, load_model
+from api.model import CHECK_SENTENCES, ModelLoadError, SentimentModel, load_model
 
 SENTENCES = [
     "I love this, what a wonderful day!",
@@ -33,36 +36,75 @@ def pipeline() -> object:
     return modelfile.load(MODEL_PATH)
 
 
-def test_fast_path_is_used_for_the_committed_model(pipeline: object) -> None:
-    assert SentimentModel(pipeline, "x").uses_fast_path
+@pytest.fixture(scope="module")
+def served() -> SentimentModel:
+    return load_model(MODEL_PATH, METRICS_PATH)
 
 
 @pytest.mark.parametrize("sentence", SENTENCES)
-def test_fast_path_matches_pipeline_probabilities_and_label(
-    pipeline: object, sentence: str
+def test_the_api_scores_as_the_pipeline_does(
+    pipeline: object, served: SentimentModel, sentence: str
 ) -> None:
-    scorer = LinearTextScorer.from_pipeline(pipeline)
-    assert scorer is not None
     expected = pipeline.predict_proba([sentence])[0]  # type: ignore[attr-defined]
-    got = scorer.predict_proba(sentence)
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12, err_msg=sentence)
-    fast = SentimentModel(pipeline, "x")
-    slow = SentimentModel(pipeline, "x", fast_path=False)
-    assert fast.predict(sentence) == slow.predict(sentence), sentence
-    assert fast.predict_proba(sentence)[0] == slow.predict_proba(sentence)[0], sentence
+    label, proba = served.predict_proba(sentence)
+    np.testing.assert_allclose(list(proba.values()), expected, rtol=0, atol=1e-12, err_msg=sentence)
+    assert list(proba) == list(pipeline.classes_)  # type: ignore[attr-defined]
+    assert label == served.predict(sentence) == pipeline.predict([sentence])[0], sentence  # type: ignore[attr-defined]
 
 
-def test_unsupported_pipeline_falls_back_to_sklearn() -> None:
-    from sklearn.feature_extraction.text import CountVectorizer
+def test_serving_imports_no_sklearn() -> None:
+    """The API (app, model file, scoring) starts without scikit-learn or SciPy in the process."""
+    code = (
+        "import sys; from pathlib import Path; import api.app; from api.model import load_model;"
+        f"load_model(Path({str(MODEL_PATH)!r}), Path({str(METRICS_PATH)!r}));"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'joblib'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_pipeline_the_api_cannot_score_is_refused_when_saved(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    from sklearn.pipeline import FeatureUnion, make_pipeline
 
-    other = make_pipeline(CountVectorizer(), LogisticRegression())
-    other.fit(["good", "bad", "ok", "good good", "bad bad", "ok ok"], ["p", "n", "o"] * 2)
-    assert LinearTextScorer.from_pipeline(other) is None
-    model = SentimentModel(other, "x")
-    assert not model.uses_fast_path
-    assert model.predict("good") == "p"
+    texts, labels = ["good", "bad", "ok", "good good", "bad bad", "ok ok"], ["p", "n", "o"] * 2
+    cases = {
+        "is not a TfidfVectorizer": FeatureUnion([("w", CountVectorizer())]),
+        "only l2-normalised": FeatureUnion([("w", TfidfVectorizer(norm="l1"))]),
+    }
+    for message, union in cases.items():
+        other = make_pipeline(union, LogisticRegression()).fit(texts, labels)
+        with pytest.raises(modelfile.ModelFileError, match=message):
+            modelfile.save(other, tmp_path / "m.safetensors")
+    binary = make_pipeline(FeatureUnion([("w", TfidfVectorizer())]), LogisticRegression())
+    binary.fit(texts[:2] * 2, ["p", "n"] * 2)
+    with pytest.raises(modelfile.ModelFileError, match="2 classes"):
+        modelfile.save(binary, tmp_path / "m.safetensors")
+
+
+def test_the_training_record_holds_sklearn_scores_of_the_check_sentences(pipeline: object) -> None:
+    check = json.loads(METRICS_PATH.read_text())["scoring_check"]
+    assert check["sentences"] == list(CHECK_SENTENCES)
+    expected = pipeline.predict_proba(list(CHECK_SENTENCES))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(check["proba"], expected, rtol=0, atol=1e-15)
+
+
+def test_a_model_scored_otherwise_than_training_recorded_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model, metrics = copy_model(tmp_path)
+    record = json.loads(metrics.read_text())
+    record["scoring_check"]["proba"][2][0] += 1e-6
+    metrics.write_text(json.dumps(record))
+    with pytest.raises(ModelLoadError, match="differ from the ones training recorded"):
+        load_model(model, metrics)
+    del record["scoring_check"]
+    metrics.write_text(json.dumps(record))
+    with pytest.raises(ModelLoadError, match="records no scoring_check"):
+        load_model(model, metrics)
 
 
 def test_load_model_reads_version_from_metrics() -> None:
