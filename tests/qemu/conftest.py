@@ -135,6 +135,9 @@ cut -d' ' -f1 /proc/uptime | sed 's/^/uptime /'
 for unit in containerd docker ssh; do
   echo "$unit active at $(systemctl show -p ActiveEnterTimestampMonotonic --value $unit) us"
 done
+# dockerd's restore: stale network sandboxes of the containers the shutdown killed, the restarts
+sudo journalctl -b -u docker -o short-monotonic --no-pager \
+  | grep -E 'Loading containers|Removing stale sandbox|Default bridge|Started docker' | cut -c1-110
 sudo docker ps -aq | xargs -r sudo docker inspect \
   -f '{{.Name}} started {{.State.StartedAt}} {{if .State.Health}}{{.State.Health.Status}}{{end}}'
 date -u +'now %Y-%m-%dT%H:%M:%S'
