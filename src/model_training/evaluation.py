@@ -81,7 +81,6 @@ def measure_latency(pipeline: Any, sentences: Sequence[str]) -> dict[str, Any]:
     ):
         median, p99 = _median_p99_ms(method, inputs)
         result[name] = {"median_ms": median, "p99_ms": p99}
-    result["api_uses_fast_path"] = served.uses_fast_path
     return result
 
 
